@@ -1,0 +1,3 @@
+export { TernError, isTernError, type TernErrorOptions } from './tern-error';
+export { runtimeErrors } from './catalog';
+export { toProblem, problemType, PROBLEM_CONTENT_TYPE, type Problem } from './problem';

@@ -1,0 +1,13 @@
+export { createLogger, REDACTED_PATHS, type Logger, type LoggerConfig, type LogLevel } from './logger';
+export {
+  createMetricsRegistry,
+  counter,
+  gauge,
+  histogram,
+  LATENCY_BUCKETS,
+  Registry,
+  Counter,
+  Gauge,
+  Histogram,
+} from './metrics';
+export type { Telemetry } from './telemetry';

@@ -1,0 +1,48 @@
+import { pino, type Logger, type LoggerOptions, type DestinationStream } from 'pino';
+
+export type { Logger } from 'pino';
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+/**
+ * Paths pino removes from every log line. Credentials travel in headers and bodies; none of
+ * them may ever reach a log (tests in logger.test.ts prove each path).
+ */
+export const REDACTED_PATHS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'req.headers["x-api-key"]',
+  'req.headers["idempotency-key"]',
+  'res.headers["set-cookie"]',
+  'password',
+  'token',
+  'accessToken',
+  'refreshToken',
+  'secret',
+  'adminKey',
+  '*.password',
+  '*.token',
+  '*.accessToken',
+  '*.refreshToken',
+  '*.secret',
+  '*.adminKey',
+  '*.authorization',
+];
+
+export interface LoggerConfig {
+  level: LogLevel;
+  service: string;
+  instance: string;
+  /** Where lines go; standard output when absent. Tests pass a stream to read lines back. */
+  destination?: DestinationStream;
+}
+
+export function createLogger(config: LoggerConfig): Logger {
+  const options: LoggerOptions = {
+    level: config.level,
+    base: { service: config.service, instance: config.instance },
+    redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    formatters: { level: (label) => ({ level: label }) },
+  };
+  return config.destination ? pino(options, config.destination) : pino(options);
+}
