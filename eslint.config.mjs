@@ -5,7 +5,9 @@ import tseslint from 'typescript-eslint';
 import importX from 'eslint-plugin-import-x';
 
 export default tseslint.config(
-  { ignores: ['**/node_modules/**', '.tern/**', 'bench/results/**', 'tests/artifacts/**', 'apps/tern/bin/**'] },
+  {
+    ignores: ['**/node_modules/**', '.tern/**', 'bench/results/**', 'tests/artifacts/**', 'apps/tern/bin/**'],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -18,7 +20,18 @@ export default tseslint.config(
       'import-x/resolver-next': [importX.createNodeResolver({ extensions: ['.ts', '.js'] })],
     },
     rules: {
-      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-floating-promises': [
+        'error',
+        {
+          allowForKnownSafeCalls: [
+            {
+              from: 'package',
+              package: 'node:test',
+              name: ['describe', 'it', 'test', 'suite', 'before', 'after', 'beforeEach', 'afterEach'],
+            },
+          ],
+        },
+      ],
       '@typescript-eslint/no-misused-promises': ['error', { checksVoidReturn: { arguments: false } }],
       '@typescript-eslint/await-thenable': 'error',
       '@typescript-eslint/consistent-type-imports': 'error',
@@ -27,7 +40,14 @@ export default tseslint.config(
       'import-x/no-relative-packages': 'error',
       'no-restricted-imports': [
         'error',
-        { patterns: [{ group: ['@tern/*/src/*', '@tern/*/src'], message: "Import a package's public entry point, not its src/." }] },
+        {
+          patterns: [
+            {
+              group: ['@tern/*/src/*', '@tern/*/src'],
+              message: "Import a package's public entry point, not its src/.",
+            },
+          ],
+        },
       ],
     },
   },
@@ -36,7 +56,10 @@ export default tseslint.config(
     files: ['packages/**/*.ts', 'services/**/*.ts'],
     ignores: ['packages/config/**', 'packages/testing/**', '**/*.test.ts', '**/test/**'],
     rules: {
-      'no-restricted-properties': ['error', { object: 'process', property: 'env', message: 'Read configuration through @tern/config.' }],
+      'no-restricted-properties': [
+        'error',
+        { object: 'process', property: 'env', message: 'Read configuration through @tern/config.' },
+      ],
     },
   },
   {
@@ -44,9 +67,34 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': [
         'error',
-        { patterns: [{ group: ['@tern/system', '@tern/auth', '@tern/data', '@tern/jobs', '@tern/payments', '@tern/gateway'], message: 'Services never import each other: talk through HTTP contracts or the bus.' }] },
+        {
+          patterns: [
+            {
+              group: [
+                '@tern/system',
+                '@tern/auth',
+                '@tern/data',
+                '@tern/jobs',
+                '@tern/payments',
+                '@tern/gateway',
+              ],
+              message: 'Services never import each other: talk through HTTP contracts or the bus.',
+            },
+          ],
+        },
       ],
     },
   },
-  { files: ['**/*.mjs'], languageOptions: { globals: { process: 'readonly', console: 'readonly' } } },
+  {
+    files: ['**/*.mjs'],
+    languageOptions: {
+      globals: {
+        process: 'readonly',
+        console: 'readonly',
+        URL: 'readonly',
+        Buffer: 'readonly',
+        setTimeout: 'readonly',
+      },
+    },
+  },
 );

@@ -21,7 +21,9 @@ function collect(dir, out) {
 
 const targets = process.argv.slice(2);
 const files = (targets.length ? targets : ['packages', 'services', 'apps', 'tests'])
-  .flatMap((target) => (statSync(join(root, target)).isDirectory() ? collect(join(root, target), []) : [target]))
+  .flatMap((target) =>
+    statSync(join(root, target)).isDirectory() ? collect(join(root, target), []) : [target],
+  )
   .sort();
 
 if (files.length === 0) {

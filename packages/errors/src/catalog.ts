@@ -75,7 +75,13 @@ export const runtimeErrors = {
       headers: { connection: 'close', 'retry-after': '1' },
     }),
   timeout: (detail = 'The request took too long.') =>
-    new TernError({ code: 'runtime/timeout', status: 503, title: 'Service Unavailable', detail, retryable: true }),
+    new TernError({
+      code: 'runtime/timeout',
+      status: 503,
+      title: 'Service Unavailable',
+      detail,
+      retryable: true,
+    }),
   internal: (cause?: unknown) =>
     new TernError({
       code: 'runtime/internal',

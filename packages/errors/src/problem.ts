@@ -1,4 +1,4 @@
-import { TernError } from './tern-error';
+import type { TernError } from './tern-error';
 
 /** An RFC 9457 problem details object, with Tern's `code` extension. */
 export interface Problem {
@@ -21,7 +21,10 @@ export function problemType(code: string): string {
   return `urn:tern:problem:${code}`;
 }
 
-export function toProblem(error: TernError, context: { instance?: string; requestId?: string } = {}): Problem {
+export function toProblem(
+  error: TernError,
+  context: { instance?: string; requestId?: string } = {},
+): Problem {
   const problem: Problem = {
     type: problemType(error.code),
     title: error.title,

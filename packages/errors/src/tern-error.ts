@@ -23,7 +23,10 @@ export class TernError extends Error {
   readonly headers: Record<string, string>;
 
   constructor(options: TernErrorOptions) {
-    super(options.detail ?? options.title, options.cause === undefined ? undefined : { cause: options.cause });
+    super(
+      options.detail ?? options.title,
+      options.cause === undefined ? undefined : { cause: options.cause },
+    );
     this.name = 'TernError';
     this.code = options.code;
     this.status = options.status;

@@ -1,8 +1,12 @@
-/** A value that both SQLite and PostgreSQL bind the same way. */
+/** A value that both SQLite and PostgreSQL bind the same way. Dates are sent as ISO-8601 strings. */
 export type SqlParam = string | number | bigint | boolean | null | Date | Buffer;
 export type Row = Record<string, unknown>;
 
-/** Something SQL runs on: the store itself, or a transaction. Placeholders are `$1`, `$2`, … in both dialects. */
+/**
+ * Something SQL runs on: the store itself, or a transaction. Placeholders are `$1`, `$2`, … in
+ * both dialects; `query` takes one statement. Integers read back as `number`, or as `bigint` when
+ * beyond 2^53 so nothing is silently rounded (this includes PostgreSQL's BIGINT and COUNT(*)).
+ */
 export interface Queryable {
   query<T extends Row = Row>(sql: string, params?: readonly SqlParam[]): Promise<T[]>;
   execute(sql: string, params?: readonly SqlParam[]): Promise<{ rowCount: number }>;
@@ -10,11 +14,23 @@ export interface Queryable {
 
 export type Dialect = 'sqlite' | 'postgres';
 
-/** A versioned migration owned by one service. `sql` may differ per dialect. */
+/**
+ * A versioned migration owned by one service. `sql` may differ per dialect and may hold several
+ * statements. Ids are positive integers listed in strictly increasing order; once applied, an id's
+ * name is fixed and new migrations must take ids above every applied one.
+ */
 export interface Migration {
   id: number;
   name: string;
   sql: string | { sqlite: string; postgres: string };
+  /**
+   * `false` runs the SQL outside a transaction, for statements that refuse to run inside one
+   * (PostgreSQL's `CREATE INDEX CONCURRENTLY`, SQLite's `VACUUM`). PostgreSQL then runs it as one
+   * implicit transaction when it holds several statements, so give such a migration a single
+   * statement, and make it idempotent (`IF NOT EXISTS`): a crash between the SQL and its
+   * bookkeeping row runs it again on the next start.
+   */
+  transactional?: boolean;
 }
 
 export interface MigrationResult {
@@ -24,14 +40,21 @@ export interface MigrationResult {
 
 export interface Store extends Queryable {
   readonly kind: Dialect;
-  /** Runs `fn` in one transaction: committed when it resolves, rolled back when it throws. */
+  /**
+   * Runs `fn` in one transaction: committed when it resolves, rolled back when it throws (the
+   * error is rethrown). Run SQL through `tx` only: `tx` rejects once the transaction has ended, and
+   * transactions do not nest. On SQLite, transactions take turns, so using the store itself inside
+   * `fn` would wait for `fn`; it rejects with `store/nested-transaction` instead.
+   */
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
   /** Applies the service's pending migrations in id order; concurrent callers never race. */
   migrate(service: string, migrations: readonly Migration[]): Promise<MigrationResult>;
-  /** Ids of a service's applied migrations, for readiness checks. */
+  /** Ids of a service's applied migrations, for readiness checks; empty before the first migrate. */
   appliedMigrations(service: string): Promise<number[]>;
   ping(): Promise<void>;
+  /** Waits for the open transactions to finish, then closes; later calls reject with `store/closed`. */
   close(): Promise<void>;
 }
 
-export type StoreConfig = { kind: 'sqlite'; file: string } | { kind: 'postgres'; url: string; poolSize: number };
+export type StoreConfig =
+  { kind: 'sqlite'; file: string } | { kind: 'postgres'; url: string; poolSize: number };

@@ -3,7 +3,9 @@ import { Registry, collectDefaultMetrics, Counter, Gauge, Histogram } from 'prom
 export { Registry, Counter, Gauge, Histogram } from 'prom-client';
 
 /** Seconds; spans a fast cache hit to a slow database query. */
-export const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+export const LATENCY_BUCKETS = [
+  0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+];
 
 /**
  * One registry per process, passed to every component that exports metrics (no global

@@ -1,0 +1,89 @@
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig } from '@tern/config';
+import type { ServiceDefinition } from '@tern/runtime';
+import { defaultCatalog } from './catalog';
+import { printAdminKey } from './commands/admin-key';
+import { printConfig } from './commands/config';
+import { startCommand } from './commands/start';
+
+export interface CliOptions {
+  env?: Record<string, string | undefined>;
+  catalog?: readonly ServiceDefinition[];
+  out?: (line: string) => void;
+  err?: (line: string) => void;
+}
+
+const USAGE = `Usage: tern <command> [options]
+
+Commands:
+  start [--service <name>]... [--port <n>]   Serve every service (default) or only the named ones.
+                                            --port 0 picks a free port and prints it.
+  admin-key                                 Print the admin key generated in the data dir.
+  config                                    Print the configuration reference and the current values.
+  services                                  List the services this program can host.
+  help                                      Show this text.
+
+Configuration comes from the environment (see \`tern config\`).`;
+
+/** Runs one CLI command and resolves to the process exit code. */
+export async function runCli(argv: string[], options: CliOptions = {}): Promise<number> {
+  const env = options.env ?? process.env;
+  const catalog = options.catalog ?? defaultCatalog;
+  const out = options.out ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const err = options.err ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const [command = 'help', ...rest] = argv;
+
+  let parsed: ReturnType<typeof parseFlags>;
+  try {
+    parsed = parseFlags(rest);
+  } catch (error) {
+    err(`tern: ${(error as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+
+  try {
+    switch (command) {
+      case 'start': {
+        const overrides: { PORT?: string; TERN_SERVICES?: string } = {};
+        if (parsed.port !== undefined) overrides.PORT = parsed.port;
+        if (parsed.service.length) overrides.TERN_SERVICES = parsed.service.join(',');
+        return await startCommand({ config: loadConfig({ env, overrides }), catalog, out, err });
+      }
+      case 'admin-key':
+        return printAdminKey(loadConfig({ env }), out, err);
+      case 'config':
+        return printConfig(env, out, err);
+      case 'services':
+        for (const definition of catalog) out(definition.name);
+        return 0;
+      case 'help':
+      case '--help':
+      case '-h':
+        out(USAGE);
+        return 0;
+      default:
+        err(`tern: unknown command "${command}"\n\n${USAGE}`);
+        return 2;
+    }
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      err(`tern: ${error.message}`);
+      return 78; // EX_CONFIG
+    }
+    err(`tern: ${(error as Error).message}`);
+    return 1;
+  }
+}
+
+function parseFlags(args: string[]) {
+  const { values } = parseArgs({
+    args,
+    options: {
+      service: { type: 'string', multiple: true, short: 's' },
+      port: { type: 'string', short: 'p' },
+    },
+    allowPositionals: false,
+    strict: true,
+  });
+  return { service: values.service ?? [], port: values.port };
+}

@@ -1,0 +1,2 @@
+export { runCli, type CliOptions } from './cli';
+export { defaultCatalog } from './catalog';

@@ -1,0 +1,169 @@
+/**
+ * Side by side, in one run: the all-in-one Tern server's GET /healthz against a raw node:http
+ * hello-world answering the same JSON. Each server runs pinned to core 1, the load generator
+ * (autocannon, in this process) to core 0. Prints throughput, latency and the ratio; also the
+ * time from spawn to the first /healthz 200, and idle RSS.
+ *
+ *   npm run bench                      # 10 s per target
+ *   BENCH_SECONDS=30 npm run bench
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
+const PIN = hasTaskset();
+
+interface Server {
+  name: string;
+  child: ChildProcess;
+  url: string;
+  startupMs: number;
+}
+
+function hasTaskset(): boolean {
+  try {
+    execFileSync('taskset', ['-cp', '0', String(process.pid)], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function startServer(name: string, args: string[], env: Record<string, string>): Promise<Server> {
+  const command = PIN ? 'taskset' : process.execPath;
+  const argv = PIN ? ['-c', '1', process.execPath, ...args] : args;
+  const started = performance.now();
+  const child = spawn(command, argv, {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+  const url = await new Promise<string>((resolve, reject) => {
+    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
+      output += chunk;
+      const match = /listening on (http:\/\/\S+)/.exec(output);
+      if (match?.[1]) resolve(match[1]);
+    });
+    child.on('exit', (code) => reject(new Error(`${name} exited with ${code}: ${output}`)));
+  });
+  // Keep draining stdout (the server logs every request there) so the pipe never blocks it.
+  child.stdout?.removeAllListeners('data').resume();
+  for (;;) {
+    const response = await fetch(`${url}/healthz`).catch(() => undefined);
+    if (response?.status === 200) break;
+    await sleep(5);
+  }
+  return { name, child, url, startupMs: performance.now() - started };
+}
+
+function rssMiB(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kib = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  return Math.round((kib / 1024) * 10) / 10;
+}
+
+async function load(url: string, seconds: number) {
+  const result = await autocannon({
+    url: `${url}/healthz`,
+    connections: CONNECTIONS,
+    duration: seconds,
+    pipelining: 1,
+  });
+  return {
+    requestsPerSecond: Math.round(result.requests.average),
+    p50Ms: result.latency.p50,
+    p99Ms: result.latency.p99,
+    errors: result.errors + result.non2xx,
+  };
+}
+
+async function stop(server: Server): Promise<void> {
+  const exited = new Promise((resolve) => server.child.on('exit', resolve));
+  server.child.kill('SIGTERM');
+  await exited;
+}
+
+async function main(): Promise<void> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'tern-bench-'));
+  const reference = await startServer('node:http', [join(ROOT, 'bench/reference/node-http-healthz.mjs')], {});
+  const ternInfo = await startServer(
+    'tern (log info)',
+    [join(ROOT, 'apps/tern/bin/tern.js'), 'start', '--port', '0'],
+    {
+      TERN_DATA_DIR: dataDir,
+      TERN_HOST: '127.0.0.1',
+      TERN_LOG_LEVEL: 'info',
+    },
+  );
+  await sleep(1000);
+  const idleRss = rssMiB(ternInfo.child.pid ?? 0);
+
+  const rows: Record<string, unknown>[] = [];
+  for (const server of [reference, ternInfo]) {
+    await load(server.url, 2); // warm-up: JIT, connection pools
+    const result = await load(server.url, SECONDS);
+    rows.push({ target: server.name, ...result, rssAfterMiB: rssMiB(server.child.pid ?? 0) });
+  }
+  await stop(ternInfo);
+
+  const ternWarn = await startServer(
+    'tern (log warn)',
+    [join(ROOT, 'apps/tern/bin/tern.js'), 'start', '--port', '0'],
+    {
+      TERN_DATA_DIR: dataDir,
+      TERN_HOST: '127.0.0.1',
+      TERN_LOG_LEVEL: 'warn',
+    },
+  );
+  await load(ternWarn.url, 2);
+  rows.push({
+    target: ternWarn.name,
+    ...(await load(ternWarn.url, SECONDS)),
+    rssAfterMiB: rssMiB(ternWarn.child.pid ?? 0),
+  });
+  await stop(ternWarn);
+  await stop(reference);
+  rmSync(dataDir, { recursive: true, force: true });
+
+  const referenceRps = Number(rows[0]?.requestsPerSecond);
+  for (const row of rows)
+    row.ratioToNodeHttp = Math.round((Number(row.requestsPerSecond) / referenceRps) * 100) / 100;
+  console.table(rows);
+  console.log(
+    `tern startup (spawn → first /healthz 200): ${Math.round(ternInfo.startupMs)} ms; node:http: ${Math.round(reference.startupMs)} ms`,
+  );
+  console.log(`tern idle RSS: ${idleRss} MiB`);
+  console.log(
+    `pinned: ${PIN ? 'server core 1, load generator core 0' : 'no (taskset missing)'}; ${CONNECTIONS} connections, ${SECONDS} s`,
+  );
+
+  mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
+  const file = join(ROOT, 'bench/results', `healthz-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  writeFileSync(
+    file,
+    JSON.stringify(
+      {
+        seconds: SECONDS,
+        connections: CONNECTIONS,
+        pinned: PIN,
+        rows,
+        startupMs: ternInfo.startupMs,
+        idleRss,
+      },
+      null,
+      2,
+    ),
+  );
+  console.log(`results: ${file}`);
+}
+
+await main();

@@ -1,0 +1,24 @@
+import type { TernConfig } from './config';
+import { redactUrl } from './secret';
+
+/** A printable view of the configuration: adapters and their targets, passwords redacted. */
+export function describeConfig(config: TernConfig): Record<string, unknown> {
+  const target = (adapter: { kind: string } & ({ url: string } | { file: string } | object)) =>
+    'url' in adapter
+      ? `${adapter.kind} ${redactUrl(adapter.url)}`
+      : 'file' in adapter
+        ? `${adapter.kind} ${adapter.file}`
+        : adapter.kind;
+  return {
+    port: config.port,
+    host: config.host,
+    dataDir: config.dataDir,
+    instanceId: config.instanceId,
+    services: config.services.length ? config.services : 'all',
+    adminKey: config.adminKey ? 'set' : 'unset',
+    store: target(config.store),
+    cache: target(config.cache),
+    queue: target(config.queue),
+    rateLimit: target(config.rateLimit),
+  };
+}

@@ -1,0 +1,67 @@
+import { Secret } from './secret';
+
+/** The result of parsing one raw value: the value, or why it is wrong (never echoing a secret). */
+export type Parsed<T> = { ok: true; value: T } | { ok: false; reason: string };
+
+export interface ConfigKey<T> {
+  name: string;
+  description: string;
+  /** Shown in the reference; `undefined` when the key is optional with no default. */
+  defaultText?: string;
+  secret?: boolean;
+  parse(raw: string): Parsed<T>;
+}
+
+const ok = <T>(value: T): Parsed<T> => ({ ok: true, value });
+const bad = (reason: string): Parsed<never> => ({ ok: false, reason });
+
+export function integer(min: number, max: number) {
+  return (raw: string): Parsed<number> => {
+    if (!/^-?\d+$/.test(raw.trim())) return bad(`must be a whole number between ${min} and ${max}`);
+    const value = Number(raw.trim());
+    if (value < min || value > max) return bad(`must be between ${min} and ${max}`);
+    return ok(value);
+  };
+}
+
+export function oneOf<const T extends string>(values: readonly T[]) {
+  return (raw: string): Parsed<T> =>
+    (values as readonly string[]).includes(raw.trim())
+      ? ok(raw.trim() as T)
+      : bad(`must be one of ${values.join(', ')}`);
+}
+
+export function url(protocols: readonly string[]) {
+  return (raw: string): Parsed<string> => {
+    let parsed: URL;
+    try {
+      parsed = new URL(raw.trim());
+    } catch {
+      return bad(`must be a URL (${protocols.map((p) => `${p}//…`).join(' or ')})`);
+    }
+    if (!protocols.includes(parsed.protocol)) return bad(`must use ${protocols.join(' or ')}`);
+    return ok(raw.trim());
+  };
+}
+
+export function nonEmpty(raw: string): Parsed<string> {
+  return raw.trim() === '' ? bad('must not be empty') : ok(raw.trim());
+}
+
+export function list(raw: string): Parsed<string[]> {
+  const items = raw
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean);
+  const invalid = items.filter((item) => !/^[a-z][a-z0-9-]*$/.test(item));
+  return invalid.length ? bad(`has invalid names: ${invalid.join(', ')}`) : ok(items);
+}
+
+export function secret(minLength: number) {
+  return (raw: string): Parsed<Secret> =>
+    raw.length < minLength ? bad(`must be at least ${minLength} characters`) : ok(new Secret(raw));
+}
+
+export function prefix(pattern: RegExp, what: string) {
+  return (raw: string): Parsed<string> => (pattern.test(raw) ? ok(raw) : bad(`must be ${what}`));
+}

@@ -1,0 +1,142 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { inspect } from 'node:util';
+import { describe, it } from 'node:test';
+import { ConfigError, describeConfig, loadConfig } from './index';
+
+const cwd = '/srv/app';
+
+describe('loadConfig', () => {
+  it('defaults to the embedded all-in-one shape on port 8080', () => {
+    const config = loadConfig({ env: {}, cwd });
+    assert.equal(config.port, 8080);
+    assert.equal(config.dataDir, '/srv/app/.tern');
+    assert.deepEqual(config.store, { kind: 'sqlite', file: '/srv/app/.tern/tern.db' });
+    assert.deepEqual(config.cache, { kind: 'memory', maxEntries: 10_000 });
+    assert.deepEqual(config.queue, { kind: 'sqlite', file: '/srv/app/.tern/queue.db' });
+    assert.equal(config.rateLimit.kind, 'memory');
+    assert.deepEqual(config.services, []);
+    assert.equal(config.adminKey, undefined);
+  });
+
+  it('switches each adapter to production when its URL is set', () => {
+    const config = loadConfig({
+      env: {
+        DATABASE_URL: 'postgres://tern:pw@db:5432/tern',
+        REDIS_URL: 'redis://cache:6379',
+        NATS_URL: 'nats://bus:4222',
+        TERN_DB_POOL_SIZE: '25',
+        TERN_REDIS_KEY_PREFIX: 'app1:',
+      },
+      cwd,
+    });
+    assert.deepEqual(config.store, {
+      kind: 'postgres',
+      url: 'postgres://tern:pw@db:5432/tern',
+      poolSize: 25,
+    });
+    assert.deepEqual(config.cache, { kind: 'redis', url: 'redis://cache:6379', keyPrefix: 'app1:cache:' });
+    assert.deepEqual(config.queue, { kind: 'nats', url: 'nats://bus:4222', stream: 'TERN' });
+    assert.deepEqual(config.rateLimit, { kind: 'redis', url: 'redis://cache:6379', keyPrefix: 'app1:rl:' });
+  });
+
+  it('reports every bad key at once, with the reason, in one error', () => {
+    assert.throws(
+      () =>
+        loadConfig({
+          env: {
+            PORT: 'eighty',
+            TERN_LOG_LEVEL: 'loud',
+            DATABASE_URL: 'mysql://x',
+            TERN_BODY_LIMIT: '1',
+            TERN_SERVICES: 'auth,Bad Name',
+          },
+          cwd,
+        }),
+      (error: unknown) => {
+        assert.ok(error instanceof ConfigError);
+        assert.deepEqual(error.issues.map((issue) => issue.key).sort(), [
+          'DATABASE_URL',
+          'PORT',
+          'TERN_BODY_LIMIT',
+          'TERN_LOG_LEVEL',
+          'TERN_SERVICES',
+        ]);
+        assert.match(error.message, /5 problems/);
+        assert.match(error.message, /PORT: must be a whole number between 0 and 65535/);
+        assert.match(error.message, /TERN_LOG_LEVEL: must be one of fatal, error/);
+        return true;
+      },
+    );
+  });
+
+  it('never echoes a secret value in an error or when printed', () => {
+    const env = { TERN_ADMIN_KEY: 'short-secret-value', DATABASE_URL: 'postgres://u:topsecretpw@db/x' };
+    assert.throws(
+      () => loadConfig({ env, cwd }),
+      (error: unknown) => {
+        assert.ok(error instanceof ConfigError);
+        assert.doesNotMatch(error.message, /short-secret-value/);
+        assert.match(error.message, /TERN_ADMIN_KEY: must be at least 32 characters/);
+        return true;
+      },
+    );
+    const config = loadConfig({ env: { ...env, TERN_ADMIN_KEY: 'k'.repeat(40) }, cwd });
+    const printed = [
+      JSON.stringify(config),
+      inspect(config, { depth: 10 }),
+      String(config.adminKey),
+      JSON.stringify(describeConfig(config)),
+    ];
+    for (const text of printed) assert.doesNotMatch(text, /kkkkkkkk/);
+    assert.doesNotMatch(JSON.stringify(describeConfig(config)), /topsecretpw/);
+    assert.equal(config.adminKey?.reveal(), 'k'.repeat(40));
+  });
+
+  it('reads a JSON config file, with the environment winning', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tern-config-'));
+    const file = join(dir, 'tern.json');
+    writeFileSync(file, JSON.stringify({ PORT: 9000, TERN_LOG_LEVEL: 'debug', TERN_SERVICES: ['system'] }));
+    const config = loadConfig({ env: { TERN_CONFIG_FILE: file, TERN_LOG_LEVEL: 'warn' }, cwd });
+    assert.equal(config.port, 9000);
+    assert.equal(config.logLevel, 'warn');
+    assert.deepEqual(config.services, ['system']);
+  });
+
+  it('reports a missing file, bad JSON and unknown keys in the file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tern-config-'));
+    assert.throws(
+      () => loadConfig({ env: { TERN_CONFIG_FILE: join(dir, 'none.json') }, cwd }),
+      /file not found/,
+    );
+    writeFileSync(join(dir, 'bad.json'), '{ nope');
+    assert.throws(
+      () => loadConfig({ env: { TERN_CONFIG_FILE: join(dir, 'bad.json') }, cwd }),
+      /not a readable JSON file/,
+    );
+    writeFileSync(join(dir, 'unknown.json'), JSON.stringify({ PROT: 1, PORT: { nested: true } }));
+    assert.throws(
+      () => loadConfig({ env: { TERN_CONFIG_FILE: join(dir, 'unknown.json') }, cwd }),
+      (error: unknown) => {
+        assert.ok(error instanceof ConfigError);
+        assert.deepEqual(error.issues.map((issue) => issue.key).sort(), [
+          'TERN_CONFIG_FILE.PORT',
+          'TERN_CONFIG_FILE.PROT',
+        ]);
+        return true;
+      },
+    );
+  });
+
+  it('lets overrides (CLI flags) win over the environment', () => {
+    const config = loadConfig({
+      env: { PORT: '1234' },
+      overrides: { PORT: '0', TERN_SERVICES: 'system' },
+      cwd,
+    });
+    assert.equal(config.port, 0);
+    assert.deepEqual(config.services, ['system']);
+  });
+});

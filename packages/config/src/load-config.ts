@@ -1,0 +1,244 @@
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { resolve } from 'node:path';
+import type { LogLevel } from '@tern/telemetry';
+import type { TernConfig } from './config';
+import { integer, list, nonEmpty, oneOf, prefix, secret, url, type ConfigKey, type Parsed } from './keys';
+import type { Secret } from './secret';
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** Every configuration key Tern reads. `tern config` prints this table; docs/configuration.md mirrors it. */
+export const CONFIG_KEYS = {
+  PORT: {
+    name: 'PORT',
+    description: 'HTTP port; 0 picks a free one.',
+    defaultText: '8080',
+    parse: integer(0, 65535),
+  },
+  TERN_HOST: {
+    name: 'TERN_HOST',
+    description: 'Address to listen on.',
+    defaultText: '0.0.0.0',
+    parse: nonEmpty,
+  },
+  TERN_DATA_DIR: {
+    name: 'TERN_DATA_DIR',
+    description: 'Directory for embedded data (SQLite files, generated admin key).',
+    defaultText: '.tern',
+    parse: nonEmpty,
+  },
+  TERN_LOG_LEVEL: {
+    name: 'TERN_LOG_LEVEL',
+    description: 'Log level.',
+    defaultText: 'info',
+    parse: oneOf(LOG_LEVELS),
+  },
+  TERN_ADMIN_KEY: {
+    name: 'TERN_ADMIN_KEY',
+    description: 'Admin credential (Authorization: Bearer <key>). All-in-one generates one when unset.',
+    secret: true,
+    parse: secret(32),
+  },
+  TERN_BODY_LIMIT: {
+    name: 'TERN_BODY_LIMIT',
+    description: 'Largest accepted request body, bytes.',
+    defaultText: '1048576',
+    parse: integer(1024, 64 * 1024 * 1024),
+  },
+  TERN_SHUTDOWN_TIMEOUT_MS: {
+    name: 'TERN_SHUTDOWN_TIMEOUT_MS',
+    description: 'How long SIGTERM waits for in-flight requests and jobs before closing anyway.',
+    defaultText: '10000',
+    parse: integer(0, 600_000),
+  },
+  TERN_REQUEST_TIMEOUT_MS: {
+    name: 'TERN_REQUEST_TIMEOUT_MS',
+    description: 'A request still unanswered after this long is answered 503 runtime/timeout.',
+    defaultText: '30000',
+    parse: integer(100, 600_000),
+  },
+  TERN_INSTANCE_ID: {
+    name: 'TERN_INSTANCE_ID',
+    description: 'Name of this process in logs, metrics and the registry.',
+    defaultText: '<hostname>-<pid>',
+    parse: prefix(/^[A-Za-z0-9._-]{1,64}$/, '1–64 letters, digits, dots, dashes or underscores'),
+  },
+  TERN_SERVICES: {
+    name: 'TERN_SERVICES',
+    description: 'Comma-separated services to host in this process.',
+    defaultText: 'all',
+    parse: list,
+  },
+  DATABASE_URL: {
+    name: 'DATABASE_URL',
+    description: 'PostgreSQL URL; when set the store is PostgreSQL, else SQLite in the data dir.',
+    secret: true,
+    parse: url(['postgres:', 'postgresql:']),
+  },
+  TERN_DB_POOL_SIZE: {
+    name: 'TERN_DB_POOL_SIZE',
+    description: 'PostgreSQL connections per process.',
+    defaultText: '10',
+    parse: integer(1, 500),
+  },
+  REDIS_URL: {
+    name: 'REDIS_URL',
+    description: 'Redis URL; when set the cache and rate limiter use Redis, else in-process.',
+    secret: true,
+    parse: url(['redis:', 'rediss:']),
+  },
+  TERN_REDIS_KEY_PREFIX: {
+    name: 'TERN_REDIS_KEY_PREFIX',
+    description: 'Prefix of every Redis key Tern writes.',
+    defaultText: 'tern:',
+    parse: prefix(/^[A-Za-z0-9:._-]{1,64}$/, '1–64 letters, digits or :._-'),
+  },
+  TERN_CACHE_MAX_ENTRIES: {
+    name: 'TERN_CACHE_MAX_ENTRIES',
+    description: 'Entries kept by the in-process cache.',
+    defaultText: '10000',
+    parse: integer(1, 10_000_000),
+  },
+  NATS_URL: {
+    name: 'NATS_URL',
+    description: 'NATS URL; when set the queue is NATS JetStream, else a SQLite queue in the data dir.',
+    secret: true,
+    parse: url(['nats:', 'tls:']),
+  },
+  TERN_NATS_STREAM: {
+    name: 'TERN_NATS_STREAM',
+    description: 'JetStream stream holding Tern messages (subjects <stream>.<topic>).',
+    defaultText: 'TERN',
+    parse: prefix(
+      /^[A-Z][A-Z0-9_]{0,31}$/,
+      'upper-case letters, digits and underscores, starting with a letter',
+    ),
+  },
+} satisfies Record<string, ConfigKey<unknown>>;
+
+type Keys = typeof CONFIG_KEYS;
+type KeyName = keyof Keys;
+type ValueOf<K extends KeyName> = Keys[K]['parse'] extends (raw: string) => Parsed<infer T> ? T : never;
+
+export interface ConfigIssue {
+  key: string;
+  reason: string;
+}
+
+export class ConfigError extends Error {
+  readonly issues: ConfigIssue[];
+  constructor(issues: ConfigIssue[]) {
+    super(
+      `Invalid configuration (${issues.length} ${issues.length === 1 ? 'problem' : 'problems'}):\n` +
+        issues.map((issue) => `  - ${issue.key}: ${issue.reason}`).join('\n'),
+    );
+    this.name = 'ConfigError';
+    this.issues = issues;
+  }
+}
+
+export interface LoadConfigOptions {
+  env: Record<string, string | undefined>;
+  /** Values that win over env and file, e.g. from CLI flags. */
+  overrides?: Partial<Record<KeyName, string>>;
+  cwd?: string;
+}
+
+/**
+ * Reads the configuration from TERN_CONFIG_FILE (a JSON object of the same keys) and the
+ * environment (which wins), validates every key and reports all problems at once.
+ */
+export function loadConfig(options: LoadConfigOptions): TernConfig {
+  const cwd = options.cwd ?? process.cwd();
+  const issues: ConfigIssue[] = [];
+  const raw: Record<string, string> = {};
+
+  const file = options.env.TERN_CONFIG_FILE;
+  if (file !== undefined && file !== '') {
+    Object.assign(raw, readConfigFile(resolve(cwd, file), issues));
+  }
+  for (const name of Object.keys(CONFIG_KEYS)) {
+    const value = options.env[name];
+    if (value !== undefined && value !== '') raw[name] = value;
+  }
+  for (const [name, value] of Object.entries(options.overrides ?? {})) {
+    if (value !== undefined) raw[name] = value;
+  }
+
+  function get<K extends KeyName>(name: K): ValueOf<K> | undefined {
+    const value = raw[name];
+    if (value === undefined) return undefined;
+    const parsed = (CONFIG_KEYS[name].parse as (raw: string) => Parsed<ValueOf<K>>)(value);
+    if (parsed.ok) return parsed.value;
+    issues.push({ key: name, reason: parsed.reason });
+    return undefined;
+  }
+
+  const dataDir = resolve(cwd, get('TERN_DATA_DIR') ?? '.tern');
+  const databaseUrl = get('DATABASE_URL');
+  const redisUrl = get('REDIS_URL');
+  const natsUrl = get('NATS_URL');
+  const redisKeyPrefix = get('TERN_REDIS_KEY_PREFIX') ?? 'tern:';
+
+  const config: TernConfig = {
+    port: get('PORT') ?? 8080,
+    host: get('TERN_HOST') ?? '0.0.0.0',
+    dataDir,
+    logLevel: (get('TERN_LOG_LEVEL') ?? 'info') as LogLevel,
+    adminKey: get('TERN_ADMIN_KEY') as Secret | undefined,
+    bodyLimitBytes: get('TERN_BODY_LIMIT') ?? 1024 * 1024,
+    shutdownTimeoutMs: get('TERN_SHUTDOWN_TIMEOUT_MS') ?? 10_000,
+    requestTimeoutMs: get('TERN_REQUEST_TIMEOUT_MS') ?? 30_000,
+    instanceId: get('TERN_INSTANCE_ID') ?? `${hostname()}-${process.pid}`,
+    services: get('TERN_SERVICES') ?? [],
+    store: databaseUrl
+      ? { kind: 'postgres', url: databaseUrl, poolSize: get('TERN_DB_POOL_SIZE') ?? 10 }
+      : { kind: 'sqlite', file: resolve(dataDir, 'tern.db') },
+    cache: redisUrl
+      ? { kind: 'redis', url: redisUrl, keyPrefix: `${redisKeyPrefix}cache:` }
+      : { kind: 'memory', maxEntries: get('TERN_CACHE_MAX_ENTRIES') ?? 10_000 },
+    queue: natsUrl
+      ? { kind: 'nats', url: natsUrl, stream: get('TERN_NATS_STREAM') ?? 'TERN' }
+      : { kind: 'sqlite', file: resolve(dataDir, 'queue.db') },
+    rateLimit: redisUrl
+      ? { kind: 'redis', url: redisUrl, keyPrefix: `${redisKeyPrefix}rl:` }
+      : { kind: 'memory', maxKeys: 100_000 },
+  };
+  // Keys that only matter for one adapter are still validated when the other is chosen.
+  if (!databaseUrl) get('TERN_DB_POOL_SIZE');
+  if (redisUrl) get('TERN_CACHE_MAX_ENTRIES');
+  if (!natsUrl) get('TERN_NATS_STREAM');
+
+  if (issues.length > 0) throw new ConfigError(issues);
+  return config;
+}
+
+function readConfigFile(path: string, issues: ConfigIssue[]): Record<string, string> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    const why =
+      (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : 'not a readable JSON file';
+    issues.push({ key: 'TERN_CONFIG_FILE', reason: `${why} (${path})` });
+    return {};
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    issues.push({ key: 'TERN_CONFIG_FILE', reason: 'must contain a JSON object of configuration keys' });
+    return {};
+  }
+  const values: Record<string, string> = {};
+  for (const [key, value] of Object.entries(parsed)) {
+    if (!(key in CONFIG_KEYS)) {
+      issues.push({ key: `TERN_CONFIG_FILE.${key}`, reason: 'is not a configuration key' });
+    } else if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') {
+      values[key] = String(value);
+    } else if (Array.isArray(value) && value.every((item) => typeof item === 'string')) {
+      values[key] = value.join(',');
+    } else {
+      issues.push({ key: `TERN_CONFIG_FILE.${key}`, reason: 'must be a string, number or list of strings' });
+    }
+  }
+  return values;
+}

@@ -1,0 +1,196 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { Writable } from 'node:stream';
+import type { Queue, QueueMessage } from '@tern/queue';
+import type { Store } from '@tern/store';
+import { createLogger, createMetricsRegistry, type Registry, type Telemetry } from '@tern/telemetry';
+import { uniqueName, waitFor } from '@tern/testing';
+import { createOutbox, OUTBOX_MIGRATIONS } from './outbox';
+import { createOutboxRelay, type OutboxRelay } from './outbox-relay';
+
+export interface OutboxFixture {
+  store: Store;
+  queue: Queue;
+  cleanup(): Promise<void>;
+}
+
+function telemetry(instance: string): Telemetry {
+  const silent = new Writable({ write: (_chunk, _encoding, done) => done() });
+  return {
+    log: createLogger({ level: 'warn', service: 'outbox-test', instance, destination: silent }),
+    metrics: createMetricsRegistry({ service: 'outbox-test', instance }),
+  };
+}
+
+async function publishedCount(registry: Registry): Promise<number> {
+  const metric = await registry.getSingleMetric('tern_outbox_published_total')?.get();
+  return metric?.values.reduce((sum, value) => sum + value.value, 0) ?? 0;
+}
+
+/** One suite for every store × queue pairing the runtime supports. */
+export function runOutboxContract(name: string, open: () => Promise<OutboxFixture>): void {
+  describe(`outbox contract: ${name}`, () => {
+    let fixture: OutboxFixture;
+    const outbox = createOutbox();
+    const relays: OutboxRelay[] = [];
+
+    before(async () => {
+      fixture = await open();
+      await fixture.store.migrate('tern.outbox', OUTBOX_MIGRATIONS);
+      await fixture.store.migrate('outbox-test', [
+        { id: 1, name: 'items', sql: 'CREATE TABLE outbox_items (id TEXT PRIMARY KEY)' },
+      ]);
+    });
+    after(async () => {
+      await Promise.all(relays.map((relay) => relay.stop()));
+      await fixture.cleanup();
+    });
+
+    async function collect(topic: string, group: string) {
+      const seen: QueueMessage[] = [];
+      const consumer = await fixture.queue.consume(topic, async (message) => void seen.push(message), {
+        group,
+        concurrency: 4,
+      });
+      return { seen, consumer };
+    }
+
+    it('publishes an event written in a committed transaction, with payload and headers', async () => {
+      const topic = `items.created.${uniqueName('t').toLowerCase()}`;
+      const { seen, consumer } = await collect(topic, 'g1');
+      const [eventId] = await fixture.store.transaction(async (tx) => {
+        await tx.execute('INSERT INTO outbox_items (id) VALUES ($1)', ['a1']);
+        return outbox.add(tx, {
+          topic,
+          payload: { id: 'a1', tags: ['x'] },
+          headers: { 'x-request-id': 'r-1' },
+        });
+      });
+      const relay = createOutboxRelay({
+        store: fixture.store,
+        queue: fixture.queue,
+        telemetry: telemetry('r1'),
+        relayId: 'r1',
+        idlePollMs: 20,
+      });
+      relays.push(relay);
+      relay.start();
+      await waitFor(() => seen.length === 1, { what: 'the event' });
+      assert.equal(seen[0]?.id, eventId);
+      assert.deepEqual(seen[0]?.payload, { id: 'a1', tags: ['x'] });
+      assert.equal(seen[0]?.headers['x-request-id'], 'r-1');
+      await waitFor(
+        async () => {
+          const [row] = await fixture.store.query<{ n: number }>(
+            'SELECT count(*) AS n FROM tern_outbox WHERE event_id = $1 AND sent_at IS NOT NULL',
+            [eventId ?? ''],
+          );
+          return Number(row?.n) === 1;
+        },
+        { what: 'the row marked sent' },
+      );
+      await relay.stop();
+      await consumer.stop();
+    });
+
+    it('emits nothing for a rolled-back write, and rolls back the write when the event is invalid', async () => {
+      const topic = `items.rolled.${uniqueName('t').toLowerCase()}`;
+      const { seen, consumer } = await collect(topic, 'g1');
+      await assert.rejects(
+        fixture.store.transaction(async (tx) => {
+          await tx.execute('INSERT INTO outbox_items (id) VALUES ($1)', ['rb1']);
+          await outbox.add(tx, { topic, payload: { id: 'rb1' } });
+          throw new Error('business rule failed');
+        }),
+        /business rule failed/,
+      );
+      await assert.rejects(
+        fixture.store.transaction(async (tx) => {
+          await tx.execute('INSERT INTO outbox_items (id) VALUES ($1)', ['rb2']);
+          await outbox.add(tx, { topic: 'Not A Topic!', payload: {} });
+        }),
+        /invalid outbox topic/,
+      );
+      const relay = createOutboxRelay({
+        store: fixture.store,
+        queue: fixture.queue,
+        telemetry: telemetry('r2'),
+        relayId: 'r2',
+      });
+      await relay.flush();
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.equal(seen.length, 0);
+      const rows = await fixture.store.query('SELECT id FROM outbox_items WHERE id IN ($1, $2)', [
+        'rb1',
+        'rb2',
+      ]);
+      assert.equal(rows.length, 0);
+      await consumer.stop();
+    });
+
+    it('several relays racing publish every row exactly once between them', async () => {
+      const topic = `items.raced.${uniqueName('t').toLowerCase()}`;
+      // Drain what earlier tests left, so only this test's rows are counted.
+      await createOutboxRelay({
+        store: fixture.store,
+        queue: fixture.queue,
+        telemetry: telemetry('pre'),
+        relayId: 'pre',
+      }).flush();
+      const { seen, consumer } = await collect(topic, 'g1');
+      const total = 120;
+      for (let batch = 0; batch < total / 20; batch++) {
+        await fixture.store.transaction(async (tx) => {
+          for (let index = 0; index < 20; index++)
+            await outbox.add(tx, { topic, payload: { n: batch * 20 + index } });
+        });
+      }
+      const racers = Array.from({ length: 4 }, (_, index) => {
+        const t = telemetry(`racer-${index}`);
+        return {
+          t,
+          relay: createOutboxRelay({
+            store: fixture.store,
+            queue: fixture.queue,
+            telemetry: t,
+            relayId: `racer-${index}`,
+            batchSize: 7,
+          }),
+        };
+      });
+      await Promise.all(racers.map(({ relay }) => relay.flush()));
+      const counts = await Promise.all(racers.map(({ t }) => publishedCount(t.metrics)));
+      assert.equal(
+        counts.reduce((sum, count) => sum + count, 0),
+        total,
+        `publishes per relay: ${counts.join(', ')}`,
+      );
+      await waitFor(() => seen.length >= total, { what: 'all raced events' });
+      assert.deepEqual(
+        [...new Set(seen.map((message) => (message.payload as { n: number }).n))].sort((a, b) => a - b),
+        Array.from({ length: total }, (_, index) => index),
+      );
+      await consumer.stop();
+    });
+
+    it('reports pending events through the tern_outbox_pending gauge', async () => {
+      const t = telemetry('gauge');
+      const relay = createOutboxRelay({
+        store: fixture.store,
+        queue: fixture.queue,
+        telemetry: t,
+        relayId: 'gauge',
+      });
+      await relay.flush();
+      await fixture.store.transaction((tx) =>
+        outbox.add(tx, [
+          { topic: 'items.pending', payload: 1 },
+          { topic: 'items.pending', payload: 2 },
+        ]),
+      );
+      assert.match(await t.metrics.metrics(), /tern_outbox_pending\{[^}]*\} 2/);
+      await relay.flush();
+      assert.match(await t.metrics.metrics(), /tern_outbox_pending\{[^}]*\} 0/);
+    });
+  });
+}

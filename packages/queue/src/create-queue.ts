@@ -1,0 +1,17 @@
+import type { Telemetry } from '@tern/telemetry';
+import type { Queue, QueueConfig } from './queue';
+import { createNatsQueue } from './nats-queue';
+import { createSqliteQueue } from './sqlite-queue';
+
+export async function createQueue(config: QueueConfig, telemetry: Telemetry): Promise<Queue> {
+  switch (config.kind) {
+    case 'sqlite':
+      return createSqliteQueue({ file: config.file }, telemetry);
+    case 'nats':
+      return createNatsQueue({ url: config.url, stream: config.stream }, telemetry);
+    default: {
+      const unknown: never = config;
+      throw new Error(`unknown queue kind: ${JSON.stringify(unknown)}`);
+    }
+  }
+}

@@ -1,0 +1,184 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Telemetry } from '@tern/telemetry';
+import { runtimeErrors } from '@tern/errors';
+import type { Consumer, ConsumeOptions, MessageHandler, PublishOptions, PublishResult, Queue } from './queue';
+import { DEFAULT_DEAD_LETTER_LIMIT } from './queue-limits';
+import {
+  assertTopic,
+  preparePublish,
+  resolveConsumeOptions,
+  type ResolvedConsumeOptions,
+} from './queue-input';
+import { queueErrors } from './queue-errors';
+import { createQueueMetrics, type QueueMetrics } from './queue-metrics';
+import { InFlight } from './in-flight';
+import { runDelivery } from './run-delivery';
+import { openSqliteQueueStore, type SqliteQueueStore } from './sqlite-queue-store';
+
+export interface SqliteQueueConfig {
+  /** Its own database file (the runtime passes `$TERN_DATA_DIR/queue.db`). */
+  file: string;
+}
+
+// Other processes sharing the file can only be noticed by polling; a local publish wakes at once.
+const POLL_MIN_MS = 25;
+const POLL_MAX_MS = 250;
+const SWEEP_INTERVAL_MS = 60_000;
+
+/** The embedded queue: one SQLite file, shared safely by every process that opens it. */
+export async function createSqliteQueue(config: SqliteQueueConfig, telemetry: Telemetry): Promise<Queue> {
+  const log = telemetry.log.child({ component: 'queue', queue: 'sqlite' });
+  const store = openSqliteQueueStore(config.file);
+  const metrics = createQueueMetrics(telemetry, 'sqlite');
+  const consumers = new Set<SqliteConsumer>();
+  let closed = false;
+
+  const sweep = () => {
+    try {
+      store.sweep();
+    } catch (error) {
+      log.error({ err: error }, 'queue sweep failed');
+    }
+  };
+  sweep();
+  const sweeper = setInterval(sweep, SWEEP_INTERVAL_MS);
+  sweeper.unref();
+
+  return {
+    kind: 'sqlite',
+    async publish(topic: string, payload: unknown, options: PublishOptions = {}) {
+      if (closed) throw queueErrors.closed();
+      const prepared = preparePublish(topic, payload, options);
+      let result: PublishResult;
+      try {
+        result = store.publish(topic, prepared);
+      } catch (error) {
+        // SQLITE_BUSY past busy_timeout, a full disk: nothing was stored, and a retry may succeed.
+        throw runtimeErrors.dependencyUnavailable('queue', error);
+      }
+      if (!result.duplicate) {
+        metrics.published(topic);
+        for (const consumer of consumers) if (consumer.topic === topic) consumer.wake();
+      }
+      return result;
+    },
+    async consume<T>(topic: string, handler: MessageHandler<T>, options: ConsumeOptions): Promise<Consumer> {
+      if (closed) throw queueErrors.closed();
+      assertTopic(topic);
+      const resolved = resolveConsumeOptions(options);
+      store.joinGroup(topic, resolved.group);
+      const consumer = new SqliteConsumer(
+        store,
+        topic,
+        handler as MessageHandler<unknown>,
+        resolved,
+        metrics,
+        log,
+      );
+      consumers.add(consumer);
+      return {
+        async stop() {
+          await consumer.stop();
+          consumers.delete(consumer);
+        },
+      };
+    },
+    async deadLetters(topic: string, limit = DEFAULT_DEAD_LETTER_LIMIT) {
+      if (closed) throw queueErrors.closed();
+      assertTopic(topic);
+      return store.deadLetters(topic, limit);
+    },
+    async ping() {
+      if (closed) throw queueErrors.closed();
+      store.ping();
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      clearInterval(sweeper);
+      await Promise.all([...consumers].map((consumer) => consumer.stop()));
+      consumers.clear();
+      store.close();
+    },
+  };
+}
+
+class SqliteConsumer {
+  private readonly inFlight: InFlight;
+  private readonly loop: Promise<void>;
+  private stopping = false;
+  private wakeUp: AbortController = new AbortController();
+
+  constructor(
+    private readonly store: SqliteQueueStore,
+    readonly topic: string,
+    private readonly handler: MessageHandler<unknown>,
+    private readonly options: ResolvedConsumeOptions,
+    private readonly metrics: QueueMetrics,
+    private readonly log: Telemetry['log'],
+  ) {
+    this.inFlight = new InFlight(options.concurrency);
+    this.loop = this.poll();
+  }
+
+  wake(): void {
+    this.wakeUp.abort();
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.wake();
+    this.inFlight.release();
+    await this.loop;
+    await this.inFlight.drained();
+  }
+
+  private async poll(): Promise<void> {
+    let idleMs = POLL_MIN_MS;
+    while (!this.stopping) {
+      await this.inFlight.whenFree();
+      if (this.stopping) break;
+      // A fresh controller before claiming: a publish landing during the claim still wakes the next wait.
+      this.wakeUp = new AbortController();
+      let claimed = 0;
+      try {
+        claimed = this.claimAndStart();
+      } catch (error) {
+        this.log.error({ err: error, topic: this.topic, group: this.options.group }, 'queue claim failed');
+      }
+      if (claimed > 0) {
+        idleMs = POLL_MIN_MS;
+        continue;
+      }
+      await sleep(idleMs, undefined, { signal: this.wakeUp.signal }).catch(() => undefined);
+      idleMs = this.wakeUp.signal.aborted ? POLL_MIN_MS : Math.min(POLL_MAX_MS, idleMs * 2);
+    }
+  }
+
+  private claimAndStart(): number {
+    const { topic, options, store } = this;
+    const claimed = store.claim(topic, options.group, this.inFlight.free, options.ackWaitMs);
+    for (const { seq, message } of claimed) {
+      const key = { topic, group: options.group, seq, deliveries: message.deliveries };
+      this.inFlight.start(() =>
+        runDelivery({
+          message,
+          handler: this.handler,
+          options,
+          metrics: this.metrics,
+          log: this.log,
+          settle: {
+            ack: async () => store.ack(key),
+            retry: async (error, delayMs) => {
+              store.retry({ ...key, error, delayMs });
+              // Retry on time rather than at the next idle poll, which may be 250 ms late.
+              setTimeout(() => this.wake(), delayMs).unref();
+            },
+            deadLetter: async (error) => store.deadLetter({ ...key, error }),
+          },
+        }),
+      );
+    }
+    return claimed.length;
+  }
+}

@@ -1,0 +1,50 @@
+import { performance } from 'node:perf_hooks';
+import { LRUCache } from 'lru-cache';
+import type { Telemetry } from '@tern/telemetry';
+import { gcra, toDecision, toGcraParams } from './gcra';
+import { createRateLimitMetrics } from './rate-limit-metrics';
+import type { RateLimitStore } from './rate-limit-store';
+
+export interface MemoryRateLimitStoreConfig {
+  maxKeys: number;
+}
+
+/**
+ * Per-process limits for a single instance and tests. When more than `maxKeys` keys are active
+ * the least recently used one loses its state and starts again with a full bucket: memory stays
+ * bounded under a flood of distinct keys, at the price of leniency toward the oldest of them.
+ */
+export function createMemoryRateLimitStore(
+  config: MemoryRateLimitStoreConfig,
+  telemetry: Telemetry,
+): RateLimitStore {
+  if (!Number.isInteger(config.maxKeys) || config.maxKeys < 1) {
+    throw new RangeError(`maxKeys must be a positive integer, got ${config.maxKeys}`);
+  }
+  const metrics = createRateLimitMetrics('memory', telemetry);
+  const tats = new LRUCache<string, number>({ max: config.maxKeys });
+  let closed = false;
+
+  return {
+    kind: 'memory',
+    async consume(key, policy, cost = 1) {
+      if (closed) throw new Error('memory rate limit store is closed');
+      const params = toGcraParams(policy, cost);
+      // Monotonic: a wall-clock step must not refill or drain every bucket at once.
+      const nowUs = Math.floor(performance.now() * 1000);
+      const outcome = gcra(tats.get(key), nowUs, params);
+      // A key whose arrival time has passed is indistinguishable from a fresh one, so it may vanish then.
+      if (outcome.allowed) tats.set(key, outcome.tatUs, { ttl: Math.ceil(outcome.resetUs / 1000) });
+      const decision = toDecision(params, outcome);
+      metrics.decided(decision);
+      return decision;
+    },
+    async ping() {
+      if (closed) throw new Error('memory rate limit store is closed');
+    },
+    async close() {
+      closed = true;
+      tats.clear();
+    },
+  };
+}

@@ -1,0 +1,240 @@
+import type { AddressInfo } from 'node:net';
+import type { TernConfig } from '@tern/config';
+import { createOutbox, createOutboxRelay, OUTBOX_MIGRATIONS } from '@tern/outbox';
+import type { Consumer } from '@tern/queue';
+import { createLogger, createMetricsRegistry, type Logger, type Telemetry } from '@tern/telemetry';
+import { ensureAdminKey, type AdminKey } from './admin-key';
+import { createHttpApp, type Readiness } from './http/create-http-app';
+import { closeInfrastructure, createInfrastructure, type Infrastructure } from './infrastructure';
+import type { ServiceDefinition, ServiceDeps, ServiceModule } from './service';
+import { VERSION } from './version';
+
+export interface HostOptions {
+  config: TernConfig;
+  /** Every service this program can host; `config.services` picks among them (empty = all). */
+  catalog: readonly ServiceDefinition[];
+  /** Where log lines go; standard output when absent. */
+  logDestination?: Parameters<typeof createLogger>[0]['destination'];
+}
+
+export interface RunningHost {
+  url: string;
+  port: number;
+  services: string[];
+  adminKey: AdminKey;
+  log: Logger;
+  /** Drains and closes everything; `forced` when the deadline cut in-flight work short. */
+  stop(): Promise<{ forced: boolean }>;
+}
+
+const READINESS_CHECK_TIMEOUT_MS = 2_000;
+
+/**
+ * Hosts a set of services in this process: builds their dependencies once, applies migrations,
+ * starts queue consumers and the outbox relay, and serves HTTP. All-in-one and one-service
+ * processes are the same code with a different `config.services`.
+ */
+export async function startHost(options: HostOptions): Promise<RunningHost> {
+  const { config } = options;
+  const definitions = selectServices(options.catalog, config.services);
+  const names = definitions.map((definition) => definition.name);
+  const log = createLogger({
+    level: config.logLevel,
+    service: names.length === options.catalog.length ? 'tern' : names.join('+'),
+    instance: config.instanceId,
+    ...(options.logDestination ? { destination: options.logDestination } : {}),
+  });
+  const metrics = createMetricsRegistry({ service: names.join('+') || 'tern', instance: config.instanceId });
+  const telemetry: Telemetry = { log, metrics };
+  const adminKey = ensureAdminKey(config);
+
+  const infrastructure = await createInfrastructure(config, telemetry);
+  let migrated = false;
+  let stopping = false;
+  try {
+    await infrastructure.store.migrate('tern.outbox', OUTBOX_MIGRATIONS);
+    const outbox = createOutbox();
+    const deps: ServiceDeps = {
+      config,
+      log,
+      metrics,
+      ...infrastructure,
+      outbox,
+      process: { instanceId: config.instanceId, services: names, startedAt: new Date(), version: VERSION },
+    };
+    const services = definitions.map((definition) => {
+      const module = definition.create({ ...deps, log: log.child({ component: definition.name }) });
+      if (module.name !== definition.name)
+        throw new Error(`service ${definition.name} built a module named ${module.name}`);
+      return module;
+    });
+    for (const service of services) {
+      if (service.migrations?.length) await infrastructure.store.migrate(service.name, service.migrations);
+    }
+    migrated = true;
+
+    const http = await createHttpApp({
+      log,
+      metrics,
+      routes: services.flatMap((service) =>
+        service.routes.map((route) => ({ service: service.name, route })),
+      ),
+      adminKey: adminKey.key,
+      bodyLimitBytes: config.bodyLimitBytes,
+      requestTimeoutMs: config.requestTimeoutMs,
+      version: VERSION,
+      title: `Tern (${names.join(', ')})`,
+      readiness: () => checkReadiness(infrastructure, () => migrated && !stopping),
+    });
+
+    for (const service of services) await service.start?.();
+    const consumers = await startConsumers(services, infrastructure, log);
+    const relay = createOutboxRelay({
+      store: infrastructure.store,
+      queue: infrastructure.queue,
+      telemetry,
+      relayId: config.instanceId,
+    });
+    relay.start();
+
+    await http.app.listen({ port: config.port, host: config.host });
+    const port = (http.app.server.address() as AddressInfo).port;
+    const url = `http://${config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host}:${port}`;
+    log.info(
+      {
+        port,
+        services: names,
+        store: infrastructure.store.kind,
+        cache: infrastructure.cache.kind,
+        queue: infrastructure.queue.kind,
+      },
+      'tern listening',
+    );
+
+    let stopped: Promise<{ forced: boolean }> | undefined;
+    return {
+      url,
+      port,
+      services: names,
+      adminKey,
+      log,
+      stop() {
+        stopped ??= (async () => {
+          stopping = true;
+          http.beginShutdown();
+          log.info({ deadlineMs: config.shutdownTimeoutMs }, 'shutting down: draining requests and jobs');
+          const drained = Promise.all([
+            http.app.close(),
+            ...consumers.map((consumer) => consumer.stop()),
+            relay.stop(),
+          ]);
+          const forced = await deadline(drained, config.shutdownTimeoutMs);
+          if (forced) {
+            log.warn('shutdown deadline passed; closing remaining connections');
+            http.app.server.closeAllConnections();
+          }
+          for (const service of services) {
+            await service
+              .stop?.()
+              .catch((error: unknown) =>
+                log.error({ err: error, service: service.name }, 'service stop failed'),
+              );
+          }
+          await closeInfrastructure(infrastructure);
+          log.info({ forced }, 'stopped');
+          return { forced };
+        })();
+        return stopped;
+      },
+    };
+  } catch (error) {
+    await closeInfrastructure(infrastructure);
+    throw error;
+  }
+}
+
+function selectServices(
+  catalog: readonly ServiceDefinition[],
+  wanted: readonly string[],
+): ServiceDefinition[] {
+  if (wanted.length === 0) return [...catalog];
+  const unknown = wanted.filter((name) => !catalog.some((definition) => definition.name === name));
+  if (unknown.length) {
+    throw new Error(
+      `unknown service ${unknown.join(', ')}; known: ${catalog.map((definition) => definition.name).join(', ')}`,
+    );
+  }
+  return catalog.filter((definition) => wanted.includes(definition.name));
+}
+
+async function startConsumers(
+  services: ServiceModule[],
+  infrastructure: Infrastructure,
+  log: Logger,
+): Promise<Consumer[]> {
+  const consumers: Consumer[] = [];
+  for (const service of services) {
+    for (const definition of service.consumers ?? []) {
+      const consumer = await infrastructure.queue.consume(
+        definition.topic,
+        async (message) => {
+          const requestId = message.headers['x-request-id'];
+          const messageLog = log.child({
+            service: service.name,
+            topic: message.topic,
+            messageId: message.id,
+            requestId,
+          });
+          await definition.handle(message, { requestId, log: messageLog });
+        },
+        {
+          group: definition.group ?? service.name,
+          ...(definition.concurrency !== undefined ? { concurrency: definition.concurrency } : {}),
+          ...(definition.ackWaitMs !== undefined ? { ackWaitMs: definition.ackWaitMs } : {}),
+          ...(definition.maxDeliveries !== undefined ? { maxDeliveries: definition.maxDeliveries } : {}),
+        },
+      );
+      consumers.push(consumer);
+    }
+  }
+  return consumers;
+}
+
+async function checkReadiness(infrastructure: Infrastructure, accepting: () => boolean): Promise<Readiness> {
+  const probe = async (ping: () => Promise<void>): Promise<string> => {
+    try {
+      const forced = await deadline(ping(), READINESS_CHECK_TIMEOUT_MS);
+      return forced ? 'timeout' : 'ok';
+    } catch {
+      return 'unreachable';
+    }
+  };
+  const [store, cache, queue, rateLimit] = await Promise.all([
+    probe(() => infrastructure.store.ping()),
+    probe(() => infrastructure.cache.ping()),
+    probe(() => infrastructure.queue.ping()),
+    probe(() => infrastructure.rateLimit.ping()),
+  ]);
+  const checks: Record<string, string> = {
+    store,
+    cache,
+    queue,
+    rateLimit,
+    migrations: 'ok',
+    accepting: accepting() ? 'ok' : 'draining',
+  };
+  return { ready: Object.values(checks).every((state) => state === 'ok'), checks };
+}
+
+/** Resolves true when `work` outlived `ms` (work keeps running), false when it settled in time. */
+async function deadline(work: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(true), ms);
+  });
+  try {
+    return await Promise.race([work.then(() => false), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,66 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { isTernError, runtimeErrors, toProblem, PROBLEM_CONTENT_TYPE, type TernError } from '@tern/errors';
+
+/**
+ * The one place where errors become HTTP. Framework errors (bad JSON, body limits, validation)
+ * are translated to their stable Tern codes; anything unexpected is logged in full and
+ * answered with a generic 500 that names the request id, never a stack trace.
+ */
+export function toTernError(error: unknown, bodyLimitBytes: number): TernError {
+  if (isTernError(error)) return error;
+  const fastifyError = error as Partial<FastifyError> & { validationContext?: string };
+  if (Array.isArray(fastifyError.validation)) {
+    const location = fastifyError.validationContext ?? 'body';
+    return runtimeErrors.validationFailed(
+      fastifyError.validation.map((issue) => ({
+        location,
+        path:
+          issue.instancePath ||
+          (issue.params && 'missingProperty' in issue.params
+            ? `/${String(issue.params.missingProperty)}`
+            : ''),
+        message: issue.message ?? 'is invalid',
+      })),
+    );
+  }
+  switch (fastifyError.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return runtimeErrors.bodyTooLarge(bodyLimitBytes);
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return runtimeErrors.unsupportedMediaType(undefined);
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return runtimeErrors.malformedJson('The request has a JSON content type but an empty body.');
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return runtimeErrors.malformedJson();
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return runtimeErrors.badRequest('Content-Length does not match the body.');
+    case 'FST_ERR_BAD_URL':
+      return runtimeErrors.badRequest('The URL is malformed.');
+    default:
+      break;
+  }
+  if (error instanceof SyntaxError && fastifyError.statusCode === 400) return runtimeErrors.malformedJson();
+  // Prototype-poisoning rejections and other parser refusals arrive as plain 400s.
+  if (fastifyError.statusCode === 400) return runtimeErrors.malformedJson(sanitize(fastifyError.message));
+  if (
+    typeof fastifyError.statusCode === 'number' &&
+    fastifyError.statusCode > 400 &&
+    fastifyError.statusCode < 500
+  ) {
+    return runtimeErrors.badRequest(sanitize(fastifyError.message));
+  }
+  return runtimeErrors.internal(error);
+}
+
+function sanitize(message: string | undefined): string {
+  return (message ?? 'Bad request.').slice(0, 200);
+}
+
+export function sendProblem(request: FastifyRequest, reply: FastifyReply, error: TernError): FastifyReply {
+  const problem = toProblem(error, {
+    instance: request.url.split('?')[0]?.slice(0, 200) ?? '/',
+    requestId: request.id,
+  });
+  for (const [name, value] of Object.entries(error.headers)) void reply.header(name, value);
+  return reply.code(error.status).type(PROBLEM_CONTENT_TYPE).serializer(JSON.stringify).send(problem);
+}

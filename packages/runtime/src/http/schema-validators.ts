@@ -1,0 +1,21 @@
+import { Ajv, type Options } from 'ajv';
+import addFormats from 'ajv-formats';
+import type { FastifySchemaCompiler } from 'fastify';
+
+/**
+ * Bodies are validated strictly: a number where a string is declared is an error, not a
+ * conversion, and undeclared fields are refused rather than silently dropped. Query strings,
+ * path parameters and headers arrive as text, so they are coerced to the declared types.
+ */
+export function createValidatorCompiler(): FastifySchemaCompiler<unknown> {
+  const shared: Options = {
+    useDefaults: true,
+    removeAdditional: false,
+    allErrors: false,
+    strict: false,
+    code: { esm: true },
+  };
+  const strict = addFormats.default(new Ajv({ ...shared, coerceTypes: false }));
+  const coercing = addFormats.default(new Ajv({ ...shared, coerceTypes: 'array' }));
+  return ({ schema, httpPart }) => (httpPart === 'body' ? strict : coercing).compile(schema as object);
+}

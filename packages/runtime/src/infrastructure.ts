@@ -1,0 +1,49 @@
+import { createCache, type Cache } from '@tern/cache';
+import type { TernConfig } from '@tern/config';
+import { createQueue, type Queue } from '@tern/queue';
+import { createRateLimitStore, type RateLimitStore } from '@tern/rate-limit';
+import { createStore, type Store } from '@tern/store';
+import type { Telemetry } from '@tern/telemetry';
+
+export interface Infrastructure {
+  store: Store;
+  cache: Cache;
+  queue: Queue;
+  rateLimit: RateLimitStore;
+}
+
+/** Builds every adapter the config names. On failure, closes whatever was already open. */
+export async function createInfrastructure(
+  config: TernConfig,
+  telemetry: Telemetry,
+): Promise<Infrastructure> {
+  const opened: { close(): Promise<void> }[] = [];
+  const open = async <T extends { close(): Promise<void> }>(
+    what: string,
+    create: () => Promise<T> | T,
+  ): Promise<T> => {
+    try {
+      const adapter = await create();
+      opened.push(adapter);
+      return adapter;
+    } catch (error) {
+      await Promise.allSettled(opened.map((adapter) => adapter.close()));
+      throw new Error(`could not open the ${what}: ${(error as Error).message}`, { cause: error });
+    }
+  };
+  const store = await open('store', () => createStore(config.store, telemetry));
+  const cache = await open('cache', () => createCache(config.cache, telemetry));
+  const queue = await open('queue', () => createQueue(config.queue, telemetry));
+  const rateLimit = await open('rate-limit store', () => createRateLimitStore(config.rateLimit, telemetry));
+  return { store, cache, queue, rateLimit };
+}
+
+/** Closes in reverse order of dependence: nothing publishes or queries after its target closed. */
+export async function closeInfrastructure(infrastructure: Infrastructure): Promise<void> {
+  await Promise.allSettled([
+    infrastructure.queue.close(),
+    infrastructure.cache.close(),
+    infrastructure.rateLimit.close(),
+  ]);
+  await infrastructure.store.close();
+}

@@ -1,0 +1,132 @@
+import type { Static, TSchema } from '@sinclair/typebox';
+import type { Cache } from '@tern/cache';
+import type { TernConfig } from '@tern/config';
+import type { Outbox } from '@tern/outbox';
+import type { Queue, QueueMessage } from '@tern/queue';
+import type { RateLimitStore } from '@tern/rate-limit';
+import type { Migration, Store } from '@tern/store';
+import type { Logger, Registry } from '@tern/telemetry';
+
+/** Who is calling. Verified before a handler runs; handlers never parse credentials themselves. */
+export type Identity =
+  { kind: 'anonymous' } | { kind: 'admin'; via: 'admin-key' } | { kind: 'user'; id: string; roles: string[] };
+
+/** Handed to every handler: the request's own state, never bolted onto a framework object. */
+export interface RequestContext {
+  requestId: string;
+  identity: Identity;
+  log: Logger;
+}
+
+/** Who may call a route. Deny by default: a route must say it is public. */
+export type Access = 'public' | 'admin';
+
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+export interface RouteSchema {
+  body?: TSchema;
+  querystring?: TSchema;
+  params?: TSchema;
+  headers?: TSchema;
+  /** Status code → schema of the body. Responses are serialised from these, so extra fields never leak. */
+  response: Record<number, TSchema>;
+}
+
+type StaticOr<T, Fallback> = T extends TSchema ? Static<T> : Fallback;
+
+export interface RouteInput<S extends RouteSchema> {
+  body: StaticOr<S['body'], undefined>;
+  query: StaticOr<S['querystring'], Record<string, never>>;
+  params: StaticOr<S['params'], Record<string, never>>;
+  headers: Record<string, string | string[] | undefined>;
+}
+
+type ResponseOf<S extends RouteSchema> = {
+  [Status in keyof S['response'] & number]: {
+    status: Status;
+    body: S['response'][Status] extends TSchema ? Static<S['response'][Status]> : never;
+    headers?: Record<string, string>;
+  };
+}[keyof S['response'] & number];
+
+export interface Route<S extends RouteSchema = RouteSchema> {
+  method: HttpMethod;
+  /** Path with `:param` segments, e.g. `/v1/admin/system`. */
+  url: string;
+  summary: string;
+  description?: string;
+  tags?: string[];
+  access: Access;
+  schema: S;
+  handler(input: RouteInput<S>, ctx: RequestContext): Promise<ResponseOf<S>>;
+}
+
+export type RouteSpec<S extends RouteSchema> = Omit<Route<S>, 'handler'>;
+
+/**
+ * Declares a route in two steps, `defineRoute(spec).handle(handler)`, so TypeScript fixes the
+ * schemas first and then checks the handler's input and output against them (a one-step form
+ * would widen `status: 200` to `number`).
+ */
+export function defineRoute<S extends RouteSchema>(spec: RouteSpec<S>) {
+  return {
+    handle(handler: Route<S>['handler']): Route {
+      return { ...spec, handler } as unknown as Route;
+    },
+  };
+}
+
+export interface MessageContext {
+  requestId: string | undefined;
+  log: Logger;
+}
+
+export interface QueueConsumer<T = unknown> {
+  topic: string;
+  /** Defaults to the service name: all instances of a service share the work. */
+  group?: string;
+  concurrency?: number;
+  ackWaitMs?: number;
+  maxDeliveries?: number;
+  /** Resolve to ack; throw to retry with backoff. Must be idempotent: delivery is at least once. */
+  handle(message: QueueMessage<T>, ctx: MessageContext): Promise<void>;
+}
+
+/** A service as the runtime hosts it: all-in-one, or alone in its own process. */
+export interface ServiceModule {
+  name: string;
+  routes: Route[];
+  consumers?: QueueConsumer[];
+  migrations?: Migration[];
+  /** Called after migrations, before the server accepts requests. */
+  start?(): Promise<void>;
+  /** Called on shutdown after requests and consumers have drained. */
+  stop?(): Promise<void>;
+}
+
+/** Everything a service may use, built once per process by the host and passed in as one object. */
+export interface ServiceDeps {
+  config: TernConfig;
+  log: Logger;
+  metrics: Registry;
+  store: Store;
+  cache: Cache;
+  queue: Queue;
+  rateLimit: RateLimitStore;
+  outbox: Outbox;
+  process: ProcessInfo;
+}
+
+export interface ProcessInfo {
+  instanceId: string;
+  /** Names of the services this process hosts. */
+  services: string[];
+  startedAt: Date;
+  version: string;
+}
+
+/** How a program names a service it can host, and builds it. */
+export interface ServiceDefinition {
+  name: string;
+  create(deps: ServiceDeps): ServiceModule;
+}

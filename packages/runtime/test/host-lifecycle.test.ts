@@ -1,0 +1,131 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { fixtureService } from './fixture-service';
+import { startTestHost } from './start-test-host';
+
+describe('the host', () => {
+  it('serves /healthz, /readyz with every dependency checked, and Prometheus /metrics', async () => {
+    const t = await startTestHost([fixtureService]);
+    try {
+      const health = await fetch(`${t.url}/healthz`);
+      assert.equal(health.status, 200);
+      assert.deepEqual(await health.json(), { status: 'ok' });
+
+      const ready = await fetch(`${t.url}/readyz`);
+      assert.equal(ready.status, 200);
+      const readiness = (await ready.json()) as { status: string; checks: Record<string, string> };
+      assert.equal(readiness.status, 'ready');
+      assert.deepEqual(Object.keys(readiness.checks).sort(), [
+        'accepting',
+        'cache',
+        'migrations',
+        'queue',
+        'rateLimit',
+        'store',
+      ]);
+
+      await fetch(`${t.url}/v1/fixture/notes/none`);
+      const metrics = await fetch(`${t.url}/metrics`);
+      assert.match(metrics.headers.get('content-type') ?? '', /^text\/plain/);
+      const text = await metrics.text();
+      assert.match(text, /process_cpu_user_seconds_total/);
+      assert.match(text, /nodejs_eventloop_lag_seconds/);
+      assert.match(
+        text,
+        /tern_http_request_duration_seconds_count\{.*route="\/v1\/fixture\/notes\/:id".*status="404"/,
+      );
+      assert.doesNotMatch(text, /route="\/v1\/fixture\/notes\/none"/);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('puts the request id on every log line of a request and never logs credentials', async () => {
+    const t = await startTestHost([fixtureService]);
+    try {
+      const response = await fetch(`${t.url}/v1/fixture/notes`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'x-request-id': 'req-abc-123',
+          authorization: `Bearer ${t.adminKey}`,
+        },
+        body: JSON.stringify({ id: 'log1', text: 'hello' }),
+      });
+      assert.equal(response.status, 201);
+      assert.equal(response.headers.get('x-request-id'), 'req-abc-123');
+      const lines = t.logs.filter((line) => line.requestId === 'req-abc-123');
+      assert.ok(
+        lines.some((line) => line.msg === 'creating note'),
+        'handler log line carries the request id',
+      );
+      assert.ok(
+        lines.some(
+          (line) => line.msg === 'request' && line.status === 201 && line.route === '/v1/fixture/notes',
+        ),
+      );
+      for (const line of lines) assert.equal(line.service, 'tern');
+      assert.equal(lines.find((line) => line.msg === 'creating note')?.component, 'fixture');
+      assert.ok(!t.rawLogs.some((line) => line.includes(t.adminKey)), 'admin key never logged');
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('serves the OpenAPI 3.1 document built from route schemas, and a reference page at /docs', async () => {
+    const t = await startTestHost([fixtureService]);
+    try {
+      const doc = (await (await fetch(`${t.url}/openapi.json`)).json()) as {
+        openapi: string;
+        paths: Record<string, Record<string, { requestBody?: unknown; security?: unknown }>>;
+      };
+      assert.equal(doc.openapi, '3.1.0');
+      assert.ok(doc.paths['/v1/fixture/notes']?.post?.requestBody);
+      assert.ok(doc.paths['/v1/admin/fixture']?.get?.security);
+      assert.ok(doc.paths['/healthz']);
+      const page = await fetch(`${t.url}/docs`, { redirect: 'follow' });
+      assert.equal(page.status, 200);
+      assert.match(await page.text(), /<html/i);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('drains on stop: in-flight requests finish, new ones are refused, stop is not forced', async () => {
+    const t = await startTestHost([fixtureService], { TERN_SHUTDOWN_TIMEOUT_MS: '5000' });
+    const slow = fetch(`${t.url}/v1/fixture/slow?ms=600`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const stopping = t.host.stop();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const late = await fetch(`${t.url}/healthz`).then(
+      (response) => response.status,
+      () => 'refused',
+    );
+    assert.ok(late === 503 || late === 'refused', `a request after stop began got ${late}`);
+    const response = await slow;
+    assert.equal(response.status, 200);
+    assert.deepEqual(await response.json(), { waitedMs: 600 });
+    assert.deepEqual(await stopping, { forced: false });
+    await t.close();
+  });
+
+  it('cuts in-flight work at the shutdown deadline and reports it as forced', async () => {
+    const t = await startTestHost([fixtureService], { TERN_SHUTDOWN_TIMEOUT_MS: '200' });
+    const slow = fetch(`${t.url}/v1/fixture/slow?ms=3000`).catch(() => 'cut');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.deepEqual(await t.host.stop(), { forced: true });
+    assert.equal(await slow, 'cut');
+    await t.close();
+  });
+
+  it('answers requests that outlive TERN_REQUEST_TIMEOUT_MS with 503 runtime/timeout', async () => {
+    const t = await startTestHost([fixtureService], { TERN_REQUEST_TIMEOUT_MS: '150' });
+    try {
+      const response = await fetch(`${t.url}/v1/fixture/slow?ms=1000`);
+      assert.equal(response.status, 503);
+      assert.equal(((await response.json()) as { code: string }).code, 'runtime/timeout');
+    } finally {
+      await t.close();
+    }
+  });
+});

@@ -1,0 +1,15 @@
+export type {
+  Dialect,
+  Migration,
+  MigrationResult,
+  Queryable,
+  Row,
+  SqlParam,
+  Store,
+  StoreConfig,
+} from './store';
+export { createStore } from './create-store';
+export { createSqliteStore, type SqliteStoreConfig } from './sqlite-store';
+export { createPostgresStore, type PostgresStoreConfig } from './postgres-store';
+export { isUniqueViolation } from './is-unique-violation';
+export { storeErrors } from './store-errors';

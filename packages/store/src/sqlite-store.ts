@@ -1,0 +1,223 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import type { Telemetry } from '@tern/telemetry';
+import { AsyncMutex } from './async-mutex';
+import { applyMigrations, readAppliedMigrations } from './migrations';
+import type { MigrationSession, MigrationTx } from './migrations';
+import { storeErrors } from './store-errors';
+import { createStoreMetrics } from './store-metrics';
+import type { StoreOp } from './store-metrics';
+import type { Queryable, Row, SqlParam, Store } from './store';
+
+export interface SqliteStoreConfig {
+  file: string;
+}
+
+const STATEMENT_CACHE_SIZE = 200;
+// better-sqlite3 blocks the event loop while it waits for another process's write lock.
+const BUSY_TIMEOUT_MS = 5_000;
+
+type Statement = Database.Statement<unknown[], Row>;
+type Bindings = Record<number, string | number | bigint | Buffer | null>;
+interface TxState {
+  open: boolean;
+}
+
+/**
+ * The embedded store: one SQLite connection in WAL mode with `synchronous=FULL`, so a committed
+ * transaction survives a power cut. SQLite has one writer and better-sqlite3 one connection, so
+ * transactions take turns behind an async lock, and the store's own queries wait for the open
+ * transaction rather than running inside it.
+ */
+export async function createSqliteStore(config: SqliteStoreConfig, telemetry: Telemetry): Promise<Store> {
+  if (config.file !== ':memory:') mkdirSync(dirname(config.file), { recursive: true });
+  const db = new Database(config.file);
+  try {
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    db.pragma('foreign_keys = ON');
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+
+  const log = telemetry.log.child({ component: 'store', store: 'sqlite' });
+  const metrics = createStoreMetrics(telemetry.metrics, 'sqlite');
+  const mutex = new AsyncMutex();
+  // Knows whether the caller runs inside one of this store's transactions, to fail instead of deadlocking.
+  const currentTx = new AsyncLocalStorage<TxState>();
+  const statements = new Map<string, Statement>();
+  let closing: Promise<void> | undefined;
+
+  function prepare(sql: string): Statement {
+    const cached = statements.get(sql);
+    if (cached) {
+      statements.delete(sql);
+      statements.set(sql, cached);
+      return cached;
+    }
+    const statement = db.prepare<unknown[], Row>(sql);
+    // Integers beyond 2^53 would otherwise come back silently rounded.
+    if (statement.reader) statement.safeIntegers(true);
+    statements.set(sql, statement);
+    if (statements.size > STATEMENT_CACHE_SIZE) {
+      const oldest = statements.keys().next();
+      if (!oldest.done) statements.delete(oldest.value);
+    }
+    return statement;
+  }
+
+  function measured<T>(op: StoreOp, run: () => T): T {
+    const done = metrics.time(op);
+    try {
+      return run();
+    } catch (error) {
+      metrics.failed(op);
+      throw error;
+    } finally {
+      done();
+    }
+  }
+
+  function runQuery(sql: string, params: readonly SqlParam[]): Row[] {
+    const statement = prepare(sql);
+    const bindings = bind(params);
+    if (!statement.reader) {
+      if (bindings) statement.run(bindings);
+      else statement.run();
+      return [];
+    }
+    return (bindings ? statement.all(bindings) : statement.all()).map(unwrapSafeIntegers);
+  }
+
+  function runExecute(sql: string, params: readonly SqlParam[]): { rowCount: number } {
+    const statement = prepare(sql);
+    const bindings = bind(params);
+    if (statement.reader) return { rowCount: (bindings ? statement.all(bindings) : statement.all()).length };
+    return { rowCount: (bindings ? statement.run(bindings) : statement.run()).changes };
+  }
+
+  /** Runs a synchronous operation once no transaction is open, without queueing when none is. */
+  async function outsideTransaction<T>(run: () => T): Promise<T> {
+    if (closing) throw storeErrors.closed();
+    if (!mutex.locked) return run();
+    if (currentTx.getStore()?.open) throw storeErrors.nestedTransaction();
+    const release = await mutex.lock();
+    try {
+      return run();
+    } finally {
+      release();
+    }
+  }
+
+  function control(sql: 'BEGIN IMMEDIATE' | 'COMMIT' | 'ROLLBACK'): void {
+    try {
+      db.exec(sql);
+    } catch (error) {
+      metrics.failed('transaction');
+      throw error;
+    }
+  }
+
+  async function runTransaction<T>(fn: (state: TxState) => Promise<T>): Promise<T> {
+    if (closing) throw storeErrors.closed();
+    if (currentTx.getStore()?.open) throw storeErrors.nestedTransaction();
+    const done = metrics.time('transaction');
+    const release = await mutex.lock();
+    const state: TxState = { open: true };
+    try {
+      control('BEGIN IMMEDIATE');
+      try {
+        const result = await currentTx.run(state, () => fn(state));
+        control('COMMIT');
+        return result;
+      } catch (error) {
+        if (db.inTransaction) {
+          try {
+            control('ROLLBACK');
+          } catch (rollbackError) {
+            log.error({ err: rollbackError }, 'rollback failed');
+          }
+        }
+        throw error;
+      }
+    } finally {
+      state.open = false;
+      release();
+      done();
+    }
+  }
+
+  function transactionHandle(state: TxState): MigrationTx & Queryable {
+    // Runs synchronously in the call, so the statement cannot land after COMMIT.
+    const inTransaction = async <T>(run: () => T): Promise<T> => {
+      if (!state.open) throw storeErrors.transactionFinished();
+      return run();
+    };
+    return {
+      query: <T extends Row = Row>(sql: string, params: readonly SqlParam[] = []) =>
+        inTransaction(() => measured('query', () => runQuery(sql, params) as T[])),
+      execute: (sql, params = []) => inTransaction(() => measured('execute', () => runExecute(sql, params))),
+      exec: (sql) => inTransaction(() => measured('execute', () => void db.exec(sql))),
+    };
+  }
+
+  const store: Store = {
+    kind: 'sqlite',
+    query: <T extends Row = Row>(sql: string, params: readonly SqlParam[] = []) =>
+      outsideTransaction(() => measured('query', () => runQuery(sql, params) as T[])),
+    execute: (sql, params = []) =>
+      outsideTransaction(() => measured('execute', () => runExecute(sql, params))),
+    transaction: (fn) => runTransaction((state) => fn(transactionHandle(state))),
+    migrate(service, migrations) {
+      const session: MigrationSession = {
+        query: (sql, params) => store.query(sql, params),
+        exec: (sql) => outsideTransaction(() => measured('execute', () => void db.exec(sql))),
+        transaction: (fn) => runTransaction((state) => fn(transactionHandle(state))),
+      };
+      return applyMigrations('sqlite', session, service, migrations, log);
+    },
+    appliedMigrations: (service) => readAppliedMigrations('sqlite', store, service),
+    async ping() {
+      await store.query('SELECT 1');
+    },
+    close() {
+      closing ??= (async () => {
+        const release = await mutex.lock();
+        try {
+          statements.clear();
+          db.close();
+        } finally {
+          release();
+        }
+      })();
+      return closing;
+    },
+  };
+  log.info({ file: config.file }, 'store opened');
+  return store;
+}
+
+function bind(params: readonly SqlParam[]): Bindings | undefined {
+  if (params.length === 0) return undefined;
+  // better-sqlite3 binds `$1` as the named parameter "1".
+  const bindings: Bindings = {};
+  params.forEach((param, index) => {
+    bindings[index + 1] =
+      typeof param === 'boolean' ? (param ? 1 : 0) : param instanceof Date ? param.toISOString() : param;
+  });
+  return bindings;
+}
+
+function unwrapSafeIntegers(row: Row): Row {
+  for (const key in row) {
+    const value = row[key];
+    if (typeof value === 'bigint' && value >= Number.MIN_SAFE_INTEGER && value <= Number.MAX_SAFE_INTEGER) {
+      row[key] = Number(value);
+    }
+  }
+  return row;
+}

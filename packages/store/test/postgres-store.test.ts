@@ -1,0 +1,165 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import pg from 'pg';
+import { createLogger, Registry } from '@tern/telemetry';
+import type { Telemetry } from '@tern/telemetry';
+import { createTestDatabase, TEST_POSTGRES_URL, waitFor } from '@tern/testing';
+import type { TestDatabase } from '@tern/testing';
+import { createPostgresStore } from '../src/postgres-store';
+import { runStoreContract } from '../src/store.contract';
+import type { Migration, Store } from '../src/store';
+
+const PASSWORD = 'pw-must-not-leak';
+
+function testTelemetry(): Telemetry & { lines: string[] } {
+  const lines: string[] = [];
+  const log = createLogger({
+    level: 'debug',
+    service: 'test',
+    instance: 'test',
+    destination: { write: (line: string) => void lines.push(line) },
+  });
+  return { log, metrics: new Registry(), lines };
+}
+
+/** Trust auth ignores the password, so a URL carrying one still connects and shows what gets logged. */
+function withPassword(url: string): string {
+  const parsed = new URL(url);
+  parsed.password = PASSWORD;
+  return parsed.toString();
+}
+
+async function openStore(t: { after(fn: () => Promise<unknown>): void }, poolSize = 4) {
+  const database = await createTestDatabase();
+  const telemetry = testTelemetry();
+  const store = await createPostgresStore({ url: withPassword(database.url), poolSize }, telemetry);
+  t.after(async () => {
+    await store.close();
+    await database.drop();
+  });
+  return { database, telemetry, store };
+}
+
+/** Ends the server side of connections, as a restart or an idle-timeout proxy would. */
+async function terminateConnections(database: TestDatabase, where = 'true'): Promise<number> {
+  const admin = new pg.Client({ connectionString: TEST_POSTGRES_URL });
+  await admin.connect();
+  try {
+    const result = await admin.query(
+      `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid() AND ${where}`,
+      [database.name],
+    );
+    return result.rowCount ?? 0;
+  } finally {
+    await admin.end();
+  }
+}
+
+void runStoreContract('postgres', async () => {
+  const database = await createTestDatabase();
+  const store = await createPostgresStore({ url: database.url, poolSize: 4 }, testTelemetry());
+  return {
+    store,
+    async cleanup() {
+      await store.close();
+      await database.drop();
+    },
+  };
+});
+
+void describe('postgres store', () => {
+  void it('applies each migration exactly once when five stores migrate one database at once', async (t) => {
+    const database = await createTestDatabase();
+    t.after(() => database.drop());
+    const stores: Store[] = await Promise.all(
+      Array.from({ length: 5 }, () =>
+        createPostgresStore({ url: database.url, poolSize: 2 }, testTelemetry()),
+      ),
+    );
+    t.after(() => Promise.all(stores.map((store) => store.close())));
+    const migrations: Migration[] = [
+      { id: 1, name: 'create_runs', sql: 'CREATE TABLE runs (migration INTEGER NOT NULL)' },
+      // The sleep widens the window in which an unlocked second starter would apply it again.
+      { id: 2, name: 'second', sql: 'SELECT pg_sleep(0.05); INSERT INTO runs VALUES (2)' },
+      { id: 3, name: 'third', sql: 'INSERT INTO runs VALUES (3)' },
+    ];
+    const results = await Promise.all(stores.map((store) => store.migrate('svc', migrations)));
+    assert.equal(
+      results.reduce((total, result) => total + result.applied.length, 0),
+      3,
+    );
+    assert.equal(
+      results.reduce((total, result) => total + result.alreadyApplied, 0),
+      12,
+    );
+    const [first] = stores;
+    assert.ok(first);
+    assert.deepEqual(await first.query('SELECT migration FROM runs ORDER BY migration'), [
+      { migration: 2 },
+      { migration: 3 },
+    ]);
+    assert.deepEqual(await first.appliedMigrations('svc'), [1, 2, 3]);
+  });
+
+  void it('logs an idle connection the server killed, without crashing, and keeps serving', async (t) => {
+    const { database, telemetry, store } = await openStore(t);
+    await Promise.all([store.query('SELECT pg_sleep(0.02)'), store.query('SELECT pg_sleep(0.02)')]);
+    assert.ok((await terminateConnections(database)) > 0);
+    await waitFor(() => telemetry.lines.some((line) => line.includes('idle database connection failed')), {
+      what: 'the pool error to be logged',
+    });
+    assert.deepEqual(await store.query('SELECT 1 AS one'), [{ one: 1 }]);
+    assert.ok(!telemetry.lines.join('\n').includes(PASSWORD), 'no log line carries the password');
+  });
+
+  void it('rejects a transaction whose connection dies, discards that connection and keeps serving', async (t) => {
+    const { store, telemetry } = await openStore(t);
+    await assert.rejects(
+      store.transaction(async (tx) => {
+        await tx.query('SELECT pg_terminate_backend(pg_backend_pid())');
+      }),
+    );
+    assert.deepEqual(await store.query('SELECT 1 AS one'), [{ one: 1 }]);
+    assert.ok(!telemetry.lines.join('\n').includes(PASSWORD));
+  });
+
+  void it('rejects a transaction in which a statement failed even though fn caught the error', async (t) => {
+    const { store } = await openStore(t);
+    await store.migrate('svc', [{ id: 1, name: 'create_notes', sql: 'CREATE TABLE notes (body TEXT)' }]);
+    await assert.rejects(
+      store.transaction(async (tx) => {
+        await tx.execute('INSERT INTO notes VALUES ($1)', ['lost']);
+        await tx.query('SELECT * FROM missing').catch(() => undefined);
+      }),
+      { code: 'store/transaction-aborted' },
+    );
+    assert.deepEqual(await store.query('SELECT body FROM notes'), []);
+  });
+
+  void it('reports pool gauges and never labels metrics with SQL', async (t) => {
+    const { store, telemetry } = await openStore(t);
+    await store.query('SELECT 1');
+    await store.transaction((tx) => tx.query('SELECT 2'));
+    const text = await telemetry.metrics.metrics();
+    assert.match(text, /^tern_db_pool_total [1-9]/m);
+    assert.match(text, /^tern_db_pool_waiting 0/m);
+    assert.match(text, /tern_db_query_duration_seconds_count\{store="postgres",op="transaction"\} 1/);
+    assert.doesNotMatch(text, /SELECT/);
+  });
+
+  void it('fails to open an unreachable database as a retryable dependency error that hides the password', async () => {
+    const telemetry = testTelemetry();
+    const error: unknown = await createPostgresStore(
+      { url: `postgres://tern:${PASSWORD}@127.0.0.1:1/nothing`, poolSize: 1 },
+      telemetry,
+    ).then(
+      () => assert.fail('expected the store to fail to open'),
+      (rejection: unknown) => rejection,
+    );
+    assert.ok(error instanceof Error);
+    assert.equal((error as { code?: string }).code, 'runtime/dependency-unavailable');
+    assert.equal((error as { retryable?: boolean }).retryable, true);
+    const cause = error.cause instanceof Error ? error.cause.message : '';
+    assert.ok(!`${error.message} ${cause} ${telemetry.lines.join('\n')}`.includes(PASSWORD));
+  });
+});
