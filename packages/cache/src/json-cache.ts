@@ -1,6 +1,6 @@
 import { counter, type Telemetry } from '@tern/telemetry';
 import type { Cache } from './cache';
-import { summarizeError } from './summarize-error';
+import { summarizeError } from '@tern/telemetry';
 
 /** What a cache implementation provides: raw text under a key, with expiry. */
 export interface CacheBackend {

@@ -1,7 +1,7 @@
 import type { Telemetry } from '@tern/telemetry';
 import type { Cache } from './cache';
 import { createJsonCache } from './json-cache';
-import { closeRedis, connectRedis } from './redis-connection';
+import { closeRedis, connectRedis } from '@tern/redis';
 
 export interface RedisCacheConfig {
   url: string;

@@ -6,7 +6,7 @@ import { createLogger, Registry, type Telemetry } from '@tern/telemetry';
 import { TEST_REDIS_URL, uniqueName, waitFor } from '@tern/testing';
 import { createCache, createRedisCache } from '@tern/cache';
 import { runCacheContract } from '../src/cache.contract';
-import { startTcpProxy } from './start-tcp-proxy';
+import { startTcpProxy } from '@tern/testing';
 
 const admin = new Redis(TEST_REDIS_URL);
 after(() => admin.quit());

@@ -15,10 +15,13 @@ export class InFlight {
   /** `task` must not reject: it settles its own message and logs its own errors. */
   start(task: () => Promise<void>): void {
     if (this.free <= 0) throw new Error('InFlight.start called with no free slot');
-    const running: Promise<void> = task().finally(() => {
-      this.running.delete(running);
-      this.release();
-    });
+    // The catch is a backstop: a bug in a task must not become an unhandled rejection that kills the process.
+    const running: Promise<void> = task()
+      .catch(() => undefined)
+      .finally(() => {
+        this.running.delete(running);
+        this.release();
+      });
     this.running.add(running);
   }
 

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { connect, type NatsConnection } from 'nats';
+import { connect, type JetStreamManager, type NatsConnection } from 'nats';
 import { runtimeErrors } from '@tern/errors';
 import type { Logger, Telemetry } from '@tern/telemetry';
 import type { Consumer, ConsumeOptions, MessageHandler, PublishOptions, Queue } from './queue';
@@ -35,14 +35,15 @@ export async function createNatsQueue(config: NatsQueueConfig, telemetry: Teleme
   // Not awaited: nats.js never ends the status iterator, not even on close(), so awaiting it would
   // hang close(). It holds no timer or socket and logStatus never rejects.
   void logStatus(nc, log);
-  const jsm = await nc.jetstreamManager();
-  const js = nc.jetstream();
+  let jsm: JetStreamManager;
   try {
+    jsm = await nc.jetstreamManager();
     await ensureStreams(jsm, stream);
   } catch (error) {
     await nc.close();
     throw error;
   }
+  const js = nc.jetstream();
   const deadLetters = createNatsDeadLetters(jsm, js, stream);
   const metrics = createQueueMetrics(telemetry, 'nats');
   const consumers = new Set<NatsConsumer>();
@@ -73,8 +74,11 @@ export async function createNatsQueue(config: NatsQueueConfig, telemetry: Teleme
       assertTopic(topic);
       const resolved = resolveConsumeOptions(options);
       const name = await ensureConsumer(jsm, stream, topic, resolved);
+      const pullConsumer = await js.consumers.get(stream, name);
+      // close() may have run during those awaits; a consumer started now would never be stopped.
+      if (closed) throw queueErrors.closed();
       const consumer = new NatsConsumer({
-        consumer: await js.consumers.get(stream, name),
+        consumer: pullConsumer,
         name,
         topic,
         handler: handler as MessageHandler<unknown>,

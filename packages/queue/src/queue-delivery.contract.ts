@@ -116,7 +116,8 @@ export function deliveryCases({ withQueue, second }: ContractContext): void {
       const handler = (who: string) => async (m: QueueMessage) => {
         if (seen.has(m.id)) duplicates.push(m.id);
         seen.set(m.id, who);
-        await sleep(15);
+        // Slow enough that one consumer cannot drain the 40 before the other's next poll.
+        await sleep(25);
       };
       const options = { group: 'workers', concurrency: 2, ackWaitMs: 5_000 };
       const a = await opened.queue.consume(topic, handler('a'), options);
@@ -203,6 +204,30 @@ export function deliveryCases({ withQueue, second }: ContractContext): void {
         );
       }
       await queue.publish('orders.paid_v2.eu-west', 1);
+    }),
+  );
+
+  void test('reserved headers, bad dedup ids and bad consume options are rejected alike', TIMEOUT, () =>
+    withQueue(async ({ queue }) => {
+      const topic = topicName();
+      for (const name of ['Nats-Msg-Id', 'tern-group', 'bad name', 'colon:name']) {
+        await assert.rejects(
+          queue.publish(topic, 1, { headers: { [name]: 'x' } }),
+          isCode('queue/invalid-header'),
+        );
+      }
+      await assert.rejects(
+        queue.publish(topic, 1, { headers: { ok: 'two\nlines' } }),
+        isCode('queue/invalid-header'),
+      );
+      await assert.rejects(queue.publish(topic, 1, { dedupId: '' }), isCode('queue/invalid-dedup-id'));
+      await assert.rejects(queue.publish(topic, 1n), isCode('queue/invalid-payload'));
+      for (const options of [{ group: '' }, { group: 'g', concurrency: 0 }, { group: 'g', ackWaitMs: 10 }]) {
+        await assert.rejects(
+          queue.consume(topic, async () => undefined, options),
+          isCode('queue/invalid-options'),
+        );
+      }
     }),
   );
 }

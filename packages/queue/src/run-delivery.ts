@@ -23,7 +23,7 @@ export interface Delivery {
 // Error histories travel in NATS headers; a bounded message keeps a dead letter well under max_payload.
 const MAX_ERROR_LENGTH = 1000;
 
-function describe(error: unknown): string {
+function errorText(error: unknown): string {
   const text = error instanceof Error ? error.message || error.name : String(error);
   return text.slice(0, MAX_ERROR_LENGTH);
 }
@@ -57,7 +57,7 @@ export async function runDelivery({
   try {
     await handler(message);
   } catch (error) {
-    failure = describe(error);
+    failure = errorText(error);
   } finally {
     metrics.inFlight(-1);
   }

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Telemetry } from '@tern/telemetry';
+import type { Logger, Telemetry } from '@tern/telemetry';
 import { runtimeErrors } from '@tern/errors';
 import type { Consumer, ConsumeOptions, MessageHandler, PublishOptions, PublishResult, Queue } from './queue';
 import { DEFAULT_DEAD_LETTER_LIMIT } from './queue-limits';
@@ -67,14 +67,14 @@ export async function createSqliteQueue(config: SqliteQueueConfig, telemetry: Te
       assertTopic(topic);
       const resolved = resolveConsumeOptions(options);
       store.joinGroup(topic, resolved.group);
-      const consumer = new SqliteConsumer(
+      const consumer = new SqliteConsumer({
         store,
         topic,
-        handler as MessageHandler<unknown>,
-        resolved,
+        handler: handler as MessageHandler<unknown>,
+        options: resolved,
         metrics,
         log,
-      );
+      });
       consumers.add(consumer);
       return {
         async stop() {
@@ -103,21 +103,26 @@ export async function createSqliteQueue(config: SqliteQueueConfig, telemetry: Te
   };
 }
 
+interface SqliteConsumerDeps {
+  store: SqliteQueueStore;
+  topic: string;
+  handler: MessageHandler<unknown>;
+  options: ResolvedConsumeOptions;
+  metrics: QueueMetrics;
+  log: Logger;
+}
+
+/** Claims as many due messages as it has free handler slots, polling when there are none. */
 class SqliteConsumer {
+  readonly topic: string;
   private readonly inFlight: InFlight;
   private readonly loop: Promise<void>;
   private stopping = false;
-  private wakeUp: AbortController = new AbortController();
+  private wakeUp = new AbortController();
 
-  constructor(
-    private readonly store: SqliteQueueStore,
-    readonly topic: string,
-    private readonly handler: MessageHandler<unknown>,
-    private readonly options: ResolvedConsumeOptions,
-    private readonly metrics: QueueMetrics,
-    private readonly log: Telemetry['log'],
-  ) {
-    this.inFlight = new InFlight(options.concurrency);
+  constructor(private readonly deps: SqliteConsumerDeps) {
+    this.topic = deps.topic;
+    this.inFlight = new InFlight(deps.options.concurrency);
     this.loop = this.poll();
   }
 
@@ -144,7 +149,11 @@ class SqliteConsumer {
       try {
         claimed = this.claimAndStart();
       } catch (error) {
-        this.log.error({ err: error, topic: this.topic, group: this.options.group }, 'queue claim failed');
+        // SQLITE_BUSY past busy_timeout, say; the next poll tries again.
+        this.deps.log.error(
+          { err: error, topic: this.topic, group: this.deps.options.group },
+          'queue claim failed',
+        );
       }
       if (claimed > 0) {
         idleMs = POLL_MIN_MS;
@@ -156,17 +165,17 @@ class SqliteConsumer {
   }
 
   private claimAndStart(): number {
-    const { topic, options, store } = this;
+    const { topic, options, store, handler, metrics, log } = this.deps;
     const claimed = store.claim(topic, options.group, this.inFlight.free, options.ackWaitMs);
     for (const { seq, message } of claimed) {
       const key = { topic, group: options.group, seq, deliveries: message.deliveries };
       this.inFlight.start(() =>
         runDelivery({
           message,
-          handler: this.handler,
+          handler,
           options,
-          metrics: this.metrics,
-          log: this.log,
+          metrics,
+          log,
           settle: {
             ack: async () => store.ack(key),
             retry: async (error, delayMs) => {

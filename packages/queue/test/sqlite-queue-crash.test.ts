@@ -104,7 +104,8 @@ void test(
     const { file, remove } = tempFile();
     const queue = await createSqliteQueue({ file }, silentTelemetry());
     const workers = [1, 2].map(() =>
-      spawnFixture('consume-worker.ts', [file, 'jobs', 'workers', 'ack', '30000']),
+      // Slow enough that one worker cannot keep up, so a split is owed to the other, not to luck.
+      spawnFixture('consume-worker.ts', [file, 'jobs', 'workers', 'ack', '30000', '10']),
     );
     try {
       await waitFor(() => workers.every((w) => w.lines.includes('ready')), {

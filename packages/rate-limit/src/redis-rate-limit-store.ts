@@ -4,7 +4,7 @@ import { toDecision, toGcraParams } from './gcra';
 import { GCRA_SCRIPT } from './gcra-script';
 import { createRateLimitMetrics } from './rate-limit-metrics';
 import type { RateLimitStore } from './rate-limit-store';
-import { closeRedis, connectRedis } from './redis-connection';
+import { closeRedis, connectRedis } from '@tern/redis';
 
 export interface RedisRateLimitStoreConfig {
   url: string;

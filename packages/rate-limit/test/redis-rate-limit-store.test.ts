@@ -5,7 +5,7 @@ import { createLogger, Registry, type Telemetry } from '@tern/telemetry';
 import { TEST_REDIS_URL, uniqueName, waitFor } from '@tern/testing';
 import { createRateLimitStore, createRedisRateLimitStore } from '@tern/rate-limit';
 import { runRateLimitStoreContract } from '../src/rate-limit-store.contract';
-import { startTcpProxy } from './start-tcp-proxy';
+import { startTcpProxy } from '@tern/testing';
 
 const admin = new Redis(TEST_REDIS_URL);
 after(() => admin.quit());

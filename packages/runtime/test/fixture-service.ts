@@ -79,6 +79,19 @@ export const fixtureService: ServiceDefinition = {
       }),
       defineRoute({
         method: 'GET',
+        url: '/v1/fixture/cached/:key',
+        summary: 'Reads a value from the cache.',
+        access: 'public',
+        schema: {
+          params: Type.Object({ key: Type.String({ maxLength: 64 }) }),
+          response: { 200: Type.Object({ found: Type.Boolean() }) },
+        },
+      }).handle(async ({ params }) => {
+        const value = await deps.cache.get(params.key);
+        return { status: 200, body: { found: value !== undefined } };
+      }),
+      defineRoute({
+        method: 'GET',
         url: '/v1/fixture/boom',
         summary: 'Fails with an unexpected error.',
         access: 'public',

@@ -11,3 +11,4 @@ export {
   Histogram,
 } from './metrics';
 export type { Telemetry } from './telemetry';
+export { summarizeError } from './summarize-error';

@@ -39,6 +39,7 @@ export function toTernError(error: unknown, bodyLimitBytes: number): TernError {
     default:
       break;
   }
+  if (isConnectionFailure(error)) return runtimeErrors.dependencyUnavailable('infrastructure', error);
   if (error instanceof SyntaxError && fastifyError.statusCode === 400) return runtimeErrors.malformedJson();
   // Prototype-poisoning rejections and other parser refusals arrive as plain 400s.
   if (fastifyError.statusCode === 400) return runtimeErrors.malformedJson(sanitize(fastifyError.message));
@@ -50,6 +51,32 @@ export function toTernError(error: unknown, bodyLimitBytes: number): TernError {
     return runtimeErrors.badRequest(sanitize(fastifyError.message));
   }
   return runtimeErrors.internal(error);
+}
+
+/** Network-level failures of PostgreSQL, Redis or NATS: the request may succeed on retry. */
+const CONNECTION_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  '57P01', // PostgreSQL admin shutdown
+  '57P03', // PostgreSQL cannot connect now
+  '08006', // PostgreSQL connection failure
+  'CONNECTION_CLOSED',
+  'DISCONNECT',
+  'TIMEOUT',
+]);
+
+function isConnectionFailure(error: unknown): boolean {
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && CONNECTION_CODES.has(code)) return true;
+  const message = error instanceof Error ? error.message : '';
+  return /^(Connection is closed|Command timed out|Connection terminated|Stream isn't writeable)/.test(
+    message,
+  );
 }
 
 function sanitize(message: string | undefined): string {

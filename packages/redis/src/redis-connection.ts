@@ -1,6 +1,5 @@
 import { Redis, type RedisOptions } from 'ioredis';
-import type { Logger } from '@tern/telemetry';
-import { summarizeError } from './summarize-error';
+import { summarizeError, type Logger } from '@tern/telemetry';
 
 /** Long enough for a loaded machine, short enough that a request never waits on a dead Redis. */
 const CONNECT_TIMEOUT_MS = 2_000;

@@ -1,0 +1,1 @@
+export { connectRedis, closeRedis, describeRedisUrl } from './redis-connection';
