@@ -11,7 +11,8 @@ export async function createQueue(config: QueueConfig, telemetry: Telemetry): Pr
       return createNatsQueue({ url: config.url, stream: config.stream }, telemetry);
     default: {
       const unknown: never = config;
-      throw new Error(`unknown queue kind: ${JSON.stringify(unknown)}`);
+      // Only the kind: the rest of the config may hold a password.
+      throw new Error(`unknown queue kind: ${String((unknown as { kind?: unknown }).kind)}`);
     }
   }
 }

@@ -118,7 +118,7 @@ export async function applyMigrations(
       continue;
     }
     result.applied.push({ id: migration.id, name: migration.name });
-    log.info({ service, migration: migration.id, name: migration.name }, 'migration applied');
+    log.info({ owner: service, migration: migration.id, name: migration.name }, 'migration applied');
   }
   return result;
 }

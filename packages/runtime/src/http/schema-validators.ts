@@ -1,4 +1,4 @@
-import { Ajv, type Options } from 'ajv';
+import Ajv, { type Options } from 'ajv';
 import addFormats from 'ajv-formats';
 import type { FastifySchemaCompiler } from 'fastify';
 
