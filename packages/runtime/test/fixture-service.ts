@@ -14,7 +14,33 @@ export const fixtureService: ServiceDefinition = {
         sql: 'CREATE TABLE fixture_notes (id TEXT PRIMARY KEY, text TEXT NOT NULL)',
       },
     ],
+    consumers: [
+      {
+        topic: 'fixture.slow',
+        async handle(message, ctx) {
+          const { ms } = message.payload as { ms: number };
+          ctx.log.info({ ms }, 'slow job started');
+          await sleep(ms);
+          ctx.log.info({ ms }, 'slow job finished');
+        },
+      },
+    ],
     routes: [
+      defineRoute({
+        method: 'POST',
+        url: '/v1/fixture/jobs',
+        summary: 'Queues a slow job.',
+        access: 'public',
+        schema: {
+          body: Type.Object({ ms: Type.Integer({ minimum: 0, maximum: 10_000 }) }),
+          response: { 202: Type.Object({ id: Type.String() }) },
+        },
+      }).handle(async ({ body }, ctx) => {
+        const { id } = await deps.queue.publish('fixture.slow', body, {
+          headers: { 'x-request-id': ctx.requestId },
+        });
+        return { status: 202, body: { id } };
+      }),
       defineRoute({
         method: 'POST',
         url: '/v1/fixture/notes',

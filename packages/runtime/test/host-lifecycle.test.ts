@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { waitFor } from '@tern/testing';
 import { fixtureService } from './fixture-service';
 import { startTestHost } from './start-test-host';
 
@@ -106,6 +107,22 @@ describe('the host', () => {
     assert.equal(response.status, 200);
     assert.deepEqual(await response.json(), { waitedMs: 600 });
     assert.deepEqual(await stopping, { forced: false });
+    await t.close();
+  });
+
+  it('drains on stop: a queue handler already running finishes before the process closes', async () => {
+    const t = await startTestHost([fixtureService], { TERN_SHUTDOWN_TIMEOUT_MS: '5000' });
+    const response = await fetch(`${t.url}/v1/fixture/jobs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-request-id': 'job-req-1' },
+      body: JSON.stringify({ ms: 700 }),
+    });
+    assert.equal(response.status, 202);
+    await waitFor(() => t.logs.some((line) => line.msg === 'slow job started'), { what: 'the job to start' });
+    assert.deepEqual(await t.host.stop(), { forced: false });
+    const finished = t.logs.find((line) => line.msg === 'slow job finished');
+    assert.ok(finished, 'the running job finished before stop resolved');
+    assert.equal(finished.requestId, 'job-req-1', 'the job logs under the request id that queued it');
     await t.close();
   });
 
