@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { connect } from 'nats';
-import { Redis } from 'ioredis';
 import {
   createTestDatabase,
+  deleteNatsStreams,
+  deleteRedisKeys,
   TEST_NATS_URL,
   TEST_REDIS_URL,
   uniqueName,
@@ -49,16 +49,8 @@ describe('two services in separate OS processes on PostgreSQL, Redis and NATS', 
   after(async () => {
     await Promise.all([notes?.stop(), audit?.stop()]);
     await database?.drop();
-    const nc = await connect({ servers: TEST_NATS_URL });
-    const jsm = await nc.jetstreamManager();
-    for await (const info of jsm.streams.list()) {
-      if (info.config.name.startsWith(stream)) await jsm.streams.delete(info.config.name);
-    }
-    await nc.close();
-    const redis = new Redis(TEST_REDIS_URL);
-    const keys = await redis.keys(`${redisPrefix}*`);
-    if (keys.length) await redis.del(...keys);
-    redis.disconnect();
+    await deleteNatsStreams(stream);
+    await deleteRedisKeys(redisPrefix);
   });
 
   it('both processes are ready on the production adapters', async () => {

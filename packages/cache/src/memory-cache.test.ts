@@ -1,16 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createLogger, Registry, type Telemetry } from '@tern/telemetry';
+import { quietTelemetry } from '@tern/testing';
 import { runCacheContract } from './cache.contract';
 import { createCache } from './create-cache';
 import { createMemoryCache } from './memory-cache';
-
-function quietTelemetry(): Telemetry {
-  return {
-    log: createLogger({ level: 'silent', service: 'test', instance: 'test' }),
-    metrics: new Registry(),
-  };
-}
 
 void runCacheContract('memory cache', async () => {
   const cache = createMemoryCache({ maxEntries: 1_000 }, quietTelemetry());

@@ -3,30 +3,19 @@ import { after, test } from 'node:test';
 import { Writable } from 'node:stream';
 import { Redis } from 'ioredis';
 import { createLogger, Registry, type Telemetry } from '@tern/telemetry';
-import { TEST_REDIS_URL, uniqueName, waitFor } from '@tern/testing';
+import {
+  deleteRedisKeys,
+  quietTelemetry,
+  startTcpProxy,
+  TEST_REDIS_URL,
+  uniqueName,
+  waitFor,
+} from '@tern/testing';
 import { createCache, createRedisCache } from '@tern/cache';
 import { runCacheContract } from '../src/cache.contract';
-import { startTcpProxy } from '@tern/testing';
 
 const admin = new Redis(TEST_REDIS_URL);
 after(() => admin.quit());
-
-function quietTelemetry(): Telemetry {
-  return {
-    log: createLogger({ level: 'silent', service: 'test', instance: 'test' }),
-    metrics: new Registry(),
-  };
-}
-
-async function deleteKeysUnder(prefix: string): Promise<number> {
-  const pattern = `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`;
-  let deleted = 0;
-  for await (const keys of admin.scanStream({ match: pattern, count: 500 })) {
-    const batch = keys as string[];
-    if (batch.length > 0) deleted += await admin.del(...batch);
-  }
-  return deleted;
-}
 
 void runCacheContract('redis cache', async () => {
   const keyPrefix = `${uniqueName('tern_test')}:`;
@@ -35,7 +24,7 @@ void runCacheContract('redis cache', async () => {
     cache,
     async cleanup() {
       await cache.close();
-      await deleteKeysUnder(keyPrefix);
+      await deleteRedisKeys(keyPrefix);
     },
   };
 });
@@ -53,7 +42,7 @@ void test('the redis cache keeps every key under its prefix, and two instances s
   } finally {
     await first.close();
     await second.close();
-    assert.equal(await deleteKeysUnder(keyPrefix), 1);
+    assert.equal(await deleteRedisKeys(keyPrefix), 1);
   }
 });
 
@@ -109,6 +98,6 @@ void test('while redis is down the cache fails fast, getOrLoad serves from the l
   } finally {
     await cache.close();
     await proxy.close();
-    await deleteKeysUnder(keyPrefix);
+    await deleteRedisKeys(keyPrefix);
   }
 });

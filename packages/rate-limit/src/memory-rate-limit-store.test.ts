@@ -1,16 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createLogger, Registry, type Telemetry } from '@tern/telemetry';
+import { quietTelemetry } from '@tern/testing';
 import { createMemoryRateLimitStore } from './memory-rate-limit-store';
 import { createRateLimitStore } from './create-rate-limit-store';
 import { runRateLimitStoreContract } from './rate-limit-store.contract';
-
-function quietTelemetry(): Telemetry {
-  return {
-    log: createLogger({ level: 'silent', service: 'test', instance: 'test' }),
-    metrics: new Registry(),
-  };
-}
 
 void runRateLimitStoreContract('memory rate limit store', async () => {
   const store = createMemoryRateLimitStore({ maxKeys: 10_000 }, quietTelemetry());

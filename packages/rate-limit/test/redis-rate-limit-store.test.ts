@@ -1,31 +1,19 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { Redis } from 'ioredis';
-import { createLogger, Registry, type Telemetry } from '@tern/telemetry';
-import { TEST_REDIS_URL, uniqueName, waitFor } from '@tern/testing';
+import {
+  deleteRedisKeys,
+  quietTelemetry,
+  startTcpProxy,
+  TEST_REDIS_URL,
+  uniqueName,
+  waitFor,
+} from '@tern/testing';
 import { createRateLimitStore, createRedisRateLimitStore } from '@tern/rate-limit';
 import { runRateLimitStoreContract } from '../src/rate-limit-store.contract';
-import { startTcpProxy } from '@tern/testing';
 
 const admin = new Redis(TEST_REDIS_URL);
 after(() => admin.quit());
-
-function quietTelemetry(): Telemetry {
-  return {
-    log: createLogger({ level: 'silent', service: 'test', instance: 'test' }),
-    metrics: new Registry(),
-  };
-}
-
-async function deleteKeysUnder(prefix: string): Promise<number> {
-  const pattern = `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`;
-  let deleted = 0;
-  for await (const keys of admin.scanStream({ match: pattern, count: 500 })) {
-    const batch = keys as string[];
-    if (batch.length > 0) deleted += await admin.del(...batch);
-  }
-  return deleted;
-}
 
 void runRateLimitStoreContract('redis rate limit store', async () => {
   const keyPrefix = `${uniqueName('tern_test')}:`;
@@ -34,7 +22,7 @@ void runRateLimitStoreContract('redis rate limit store', async () => {
     store,
     async cleanup() {
       await store.close();
-      await deleteKeysUnder(keyPrefix);
+      await deleteRedisKeys(keyPrefix);
     },
   };
 });
@@ -60,7 +48,7 @@ void test('two gateway instances sharing one key admit exactly the limit between
   } finally {
     await first.close();
     await second.close();
-    await deleteKeysUnder(keyPrefix);
+    await deleteRedisKeys(keyPrefix);
   }
 });
 
@@ -74,7 +62,7 @@ void test('limiter state lives under the prefix and expires once the bucket is f
     assert.ok(ttl > 2_500 && ttl <= 3_000, `pttl ${ttl}`);
   } finally {
     await store.close();
-    await deleteKeysUnder(keyPrefix);
+    await deleteRedisKeys(keyPrefix);
   }
 });
 
@@ -115,6 +103,6 @@ void test('while redis is down consume fails fast and is counted, and the store 
   } finally {
     await store.close();
     await proxy.close();
-    await deleteKeysUnder(keyPrefix);
+    await deleteRedisKeys(keyPrefix);
   }
 });

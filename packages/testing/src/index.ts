@@ -3,3 +3,5 @@ export { uniqueName } from './unique-name';
 export { waitFor } from './wait-for';
 export { TEST_POSTGRES_URL, TEST_REDIS_URL, TEST_NATS_URL } from './test-urls';
 export { startTcpProxy } from './start-tcp-proxy';
+export { quietTelemetry } from './quiet-telemetry';
+export { deleteRedisKeys, deleteNatsStreams } from './cleanup';
