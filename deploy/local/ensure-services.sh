@@ -17,7 +17,7 @@ wait_for() { # name host port
 
 if ! probe 127.0.0.1 5432; then
   log "starting PostgreSQL"
-  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -V | tail -n 1)" main start
   wait_for PostgreSQL 127.0.0.1 5432
 fi
 if ! probe 127.0.0.1 6379; then

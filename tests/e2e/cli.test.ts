@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer, type AddressInfo } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { runTern, spawnTern } from './spawn-tern';
 
@@ -46,10 +47,10 @@ describe('the tern CLI', () => {
       queue: 'sqlite',
       rateLimit: 'memory',
     });
-    assert.deepEqual(status.migrations['tern.outbox'], [1]);
+    assert.deepEqual(status.migrations['tern.outbox'], [1, 2]);
     assert.equal((await fetch(`${tern.url}/v1/admin/system`)).status, 401);
 
-    assert.equal(await tern.stop('SIGTERM'), 0);
+    assert.equal(await tern.stop('SIGTERM'), 0, tern.stderr.join(''));
     const logLines = tern.stdout
       .join('')
       .split('\n')
@@ -59,7 +60,7 @@ describe('the tern CLI', () => {
 
     const second = await spawnTern(['start', '--port', '0'], { TERN_DATA_DIR: dir });
     assert.doesNotMatch(second.stderr.join(''), /Generated an admin key/);
-    assert.equal(await second.stop('SIGINT'), 0);
+    assert.equal(await second.stop('SIGINT'), 0, second.stderr.join(''));
   });
 
   it('hosts a single service with --service and refuses an unknown one', async () => {
@@ -92,11 +93,31 @@ describe('the tern CLI', () => {
     const result = await runTern(['config'], {
       TERN_DATA_DIR: dataDir(),
       DATABASE_URL: 'postgres://u:dbpassword@db/tern',
+      TERN_ADMIN_KEY: 'a'.repeat(40),
     });
     assert.equal(result.code, 0);
     assert.match(result.stdout, /DATABASE_URL/);
-    assert.match(result.stdout, /"store": "postgres postgres:\/\/u:redacted@db\/tern"/);
+    assert.match(result.stdout, /"store": "postgres postgres:\/\/\[redacted\]@db\/tern"/);
     assert.doesNotMatch(result.stdout, /dbpassword/);
+  });
+
+  it('exits 1 with the reason, instead of hanging, when the port is taken', async () => {
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const { port } = blocker.address() as AddressInfo;
+    try {
+      const started = Date.now();
+      const result = await runTern(['start', '--port', String(port)], {
+        TERN_DATA_DIR: dataDir(),
+        TERN_HOST: '127.0.0.1',
+      });
+      assert.equal(result.code, 1);
+      assert.match(result.stderr, /EADDRINUSE/);
+      assert.match(result.stderr, /Generated an admin key/, 'the key of a failed first start is still shown');
+      assert.ok(Date.now() - started < 15_000);
+    } finally {
+      blocker.close();
+    }
   });
 
   it('answers unknown commands and flags with usage and exit code 2', async () => {

@@ -29,7 +29,12 @@ export async function spawnTern(
   });
   const stdout: string[] = [];
   const stderr: string[] = [];
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const exited = new Promise<number | null>((resolve) =>
+    child.on('exit', (code, signal) => {
+      if (signal) stderr.push(`\n[spawn-tern] terminated by ${signal}\n`);
+      resolve(code);
+    }),
+  );
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(
       () => reject(new Error(`tern did not start in ${timeoutMs} ms:\n${stderr.join('')}`)),

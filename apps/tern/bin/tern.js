@@ -3,17 +3,29 @@
 // bundles the CLI and the @tern/* workspace packages with esbuild (~100 ms) and runs the bundle;
 // third-party packages load natively from node_modules. Loading every module through a
 // TypeScript loader hook instead cost over a second of start-up (see docs/adr/0001).
-import { build } from 'esbuild';
+import { build, stop as stopEsbuild } from 'esbuild';
 import { mkdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..', '..');
-const outdir = join(root, 'node_modules', '.cache', 'tern');
+// Inside node_modules so the bundle's absolute imports resolve as in the repo; a read-only
+// checkout falls back to the temp dir (imports are absolute paths, so that works too).
+function writableDir() {
+  for (const dir of [join(root, 'node_modules', '.cache', 'tern'), join(tmpdir(), 'tern-cli')]) {
+    try {
+      mkdirSync(dir, { recursive: true });
+      return dir;
+    } catch {
+      // try the next one
+    }
+  }
+  throw new Error('tern: no writable directory for the start-up bundle');
+}
 // One file per process: several processes may start at once from one checkout.
-const outfile = join(outdir, `cli-${process.pid}-${Date.now()}.mjs`);
-mkdirSync(outdir, { recursive: true });
+const outfile = join(writableDir(), `cli-${process.pid}-${Date.now()}.mjs`);
 
 // Third-party imports stay imports, pinned to the file each importer would load itself (a
 // workspace package may have its own nested version), since the bundle lives elsewhere.
@@ -44,6 +56,8 @@ await build({
   logLevel: 'error',
   plugins: [thirdPartyExternal],
 });
+// The esbuild service is a child process (~20 MB); it is not needed once the bundle exists.
+stopEsbuild();
 process.setSourceMapsEnabled(true);
 let runCli;
 try {

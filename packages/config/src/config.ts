@@ -18,6 +18,8 @@ export interface TernConfig {
   adminKey: Secret | undefined;
   bodyLimitBytes: number;
   shutdownTimeoutMs: number;
+  /** On SIGTERM, stay serving (but not ready) this long before draining, for load balancers to notice. */
+  shutdownDelayMs: number;
   requestTimeoutMs: number;
   instanceId: string;
   /** Services to host in this process; empty means all known services. */

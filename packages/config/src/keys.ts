@@ -57,9 +57,13 @@ export function list(raw: string): Parsed<string[]> {
   return invalid.length ? bad(`has invalid names: ${invalid.join(', ')}`) : ok(items);
 }
 
-export function secret(minLength: number) {
+/** A bearer credential: printable ASCII only (what an Authorization header carries), no spaces. */
+export function secret(minLength: number, maxLength = 4096) {
+  const pattern = new RegExp(`^[\\x21-\\x7e]{${minLength},${maxLength}}$`);
   return (raw: string): Parsed<Secret> =>
-    raw.length < minLength ? bad(`must be at least ${minLength} characters`) : ok(new Secret(raw));
+    pattern.test(raw)
+      ? ok(new Secret(raw))
+      : bad(`must be ${minLength} to ${maxLength} printable ASCII characters with no spaces`);
 }
 
 export function prefix(pattern: RegExp, what: string) {

@@ -25,6 +25,7 @@ describe('loadConfig', () => {
     const config = loadConfig({
       env: {
         DATABASE_URL: 'postgres://tern:pw@db:5432/tern',
+        TERN_ADMIN_KEY: 'a'.repeat(32),
         REDIS_URL: 'redis://cache:6379',
         NATS_URL: 'nats://bus:4222',
         TERN_DB_POOL_SIZE: '25',
@@ -79,7 +80,7 @@ describe('loadConfig', () => {
       (error: unknown) => {
         assert.ok(error instanceof ConfigError);
         assert.doesNotMatch(error.message, /short-secret-value/);
-        assert.match(error.message, /TERN_ADMIN_KEY: must be at least 32 characters/);
+        assert.match(error.message, /TERN_ADMIN_KEY: must be 32 to 4096 printable ASCII characters/);
         return true;
       },
     );
@@ -93,6 +94,38 @@ describe('loadConfig', () => {
     for (const text of printed) assert.doesNotMatch(text, /kkkkkkkk/);
     assert.doesNotMatch(JSON.stringify(describeConfig(config)), /topsecretpw/);
     assert.equal(config.adminKey?.reveal(), 'k'.repeat(40));
+  });
+
+  it('redacts user names, passwords, tokens and query strings from printed URLs', () => {
+    const config = loadConfig({
+      env: {
+        DATABASE_URL: 'postgres://db:5432/tern?password=querysecret',
+        TERN_ADMIN_KEY: 'a'.repeat(32),
+        REDIS_URL: 'redis://userpwsecret@cache:6379',
+        NATS_URL: 'nats://tokensecret@bus:4222',
+      },
+      cwd,
+    });
+    const printed = JSON.stringify(describeConfig(config));
+    assert.doesNotMatch(printed, /querysecret|userpwsecret|tokensecret/);
+    assert.match(printed, /postgres:\/\/db:5432\/tern\?\[redacted\]/);
+    assert.match(printed, /nats:\/\/\[redacted\]@bus:4222/);
+  });
+
+  it('requires TERN_ADMIN_KEY on PostgreSQL, where several processes must share one key', () => {
+    assert.throws(
+      () => loadConfig({ env: { DATABASE_URL: 'postgres://db/tern' }, cwd }),
+      /TERN_ADMIN_KEY: required when DATABASE_URL is set/,
+    );
+  });
+
+  it('refuses an admin key with whitespace or characters no Authorization header can carry', () => {
+    for (const key of [`${'k'.repeat(40)}\n`, `${'k'.repeat(20)} ${'k'.repeat(20)}`, `${'k'.repeat(40)}é`]) {
+      assert.throws(
+        () => loadConfig({ env: { TERN_ADMIN_KEY: key }, cwd }),
+        /TERN_ADMIN_KEY: must be 32 to 4096 printable ASCII characters/,
+      );
+    }
   });
 
   it('reads a JSON config file, with the environment winning', () => {

@@ -52,6 +52,13 @@ export const CONFIG_KEYS = {
     defaultText: '10000',
     parse: integer(0, 600_000),
   },
+  TERN_SHUTDOWN_DELAY_MS: {
+    name: 'TERN_SHUTDOWN_DELAY_MS',
+    description:
+      'On SIGTERM, keep serving with /readyz at 503 this long before draining (Kubernetes: about 5000).',
+    defaultText: '0',
+    parse: integer(0, 120_000),
+  },
   TERN_REQUEST_TIMEOUT_MS: {
     name: 'TERN_REQUEST_TIMEOUT_MS',
     description: 'A request still unanswered after this long is answered 503 runtime/timeout.',
@@ -189,6 +196,7 @@ export function loadConfig(options: LoadConfigOptions): TernConfig {
     adminKey: get('TERN_ADMIN_KEY') as Secret | undefined,
     bodyLimitBytes: get('TERN_BODY_LIMIT') ?? 1024 * 1024,
     shutdownTimeoutMs: get('TERN_SHUTDOWN_TIMEOUT_MS') ?? 10_000,
+    shutdownDelayMs: get('TERN_SHUTDOWN_DELAY_MS') ?? 0,
     requestTimeoutMs: get('TERN_REQUEST_TIMEOUT_MS') ?? 30_000,
     instanceId: get('TERN_INSTANCE_ID') ?? `${hostname()}-${process.pid}`,
     services: get('TERN_SERVICES') ?? [],
@@ -205,6 +213,12 @@ export function loadConfig(options: LoadConfigOptions): TernConfig {
       ? { kind: 'redis', url: redisUrl, keyPrefix: `${redisKeyPrefix}rl:` }
       : { kind: 'memory', maxKeys: 100_000 },
   };
+  if (databaseUrl && !raw.TERN_ADMIN_KEY) {
+    issues.push({
+      key: 'TERN_ADMIN_KEY',
+      reason: 'required when DATABASE_URL is set: every process of a deployment must share one admin key',
+    });
+  }
   // Keys that only matter for one adapter are still validated when the other is chosen.
   if (!databaseUrl) get('TERN_DB_POOL_SIZE');
   if (redisUrl) get('TERN_CACHE_MAX_ENTRIES');

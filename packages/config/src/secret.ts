@@ -28,12 +28,16 @@ export class Secret {
   }
 }
 
-/** A connection URL with its password replaced, for logs and error messages. */
+/**
+ * A connection URL reduced to scheme, host, port and path, for logs and error messages: user
+ * names, passwords, tokens (`nats://token@host`) and query parameters (`?password=`) are dropped.
+ */
 export function redactUrl(value: string): string {
   try {
     const url = new URL(value);
-    if (url.password) url.password = 'redacted';
-    return url.toString();
+    const credentials = url.username || url.password ? '[redacted]@' : '';
+    const query = url.search ? '?[redacted]' : '';
+    return `${url.protocol}//${credentials}${url.host}${url.pathname === '/' ? '' : url.pathname}${query}`;
   } catch {
     return '[unparseable url]';
   }

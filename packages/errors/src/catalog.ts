@@ -74,13 +74,16 @@ export const runtimeErrors = {
       retryable: true,
       headers: { connection: 'close', 'retry-after': '1' },
     }),
-  timeout: (detail = 'The request took too long.') =>
+  /** `retryable` only for reads: a timed-out write may still complete after the answer. */
+  timeout: (retryable: boolean) =>
     new TernError({
       code: 'runtime/timeout',
       status: 503,
       title: 'Service Unavailable',
-      detail,
-      retryable: true,
+      detail: retryable
+        ? 'The request took too long.'
+        : 'The request took too long; it may still complete, so retry only with an Idempotency-Key.',
+      retryable,
     }),
   internal: (cause?: unknown) =>
     new TernError({

@@ -1,7 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Queue } from '@tern/queue';
 import type { Store } from '@tern/store';
-import { counter, Gauge, type Telemetry } from '@tern/telemetry';
+import { isTernError } from '@tern/errors';
+import { counter, Gauge, summarizeError, type Telemetry } from '@tern/telemetry';
 
 export interface OutboxRelayOptions {
   store: Store;
@@ -31,6 +32,7 @@ interface ClaimedRow {
   topic: string;
   payload: string;
   headers: string;
+  attempts: number | string;
 }
 
 /**
@@ -55,8 +57,8 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   const failures = counter(
     options.telemetry.metrics,
     'tern_outbox_publish_errors_total',
-    'Outbox publish failures.',
-    [],
+    'Outbox publish failures, transient (retried) or permanent (parked).',
+    ['kind'],
   );
   if (!options.telemetry.metrics.getSingleMetric('tern_outbox_pending')) {
     // Counted at scrape time, not on every relay cycle.
@@ -66,7 +68,9 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       registers: [options.telemetry.metrics],
       async collect() {
         const rows = await store
-          .query<{ n: number | string }>('SELECT count(*) AS n FROM tern_outbox WHERE sent_at IS NULL')
+          .query<{ n: number | string }>(
+            'SELECT count(*) AS n FROM tern_outbox WHERE sent_at IS NULL AND failed_at IS NULL',
+          )
           .catch(() => []);
         this.set(Number(rows[0]?.n ?? 0));
       },
@@ -81,33 +85,65 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   const skipLocked = store.kind === 'postgres' ? 'FOR UPDATE SKIP LOCKED' : '';
   const claimSql = `UPDATE tern_outbox SET claimed_by = $1, claimed_until = $2
     WHERE id IN (SELECT id FROM tern_outbox
-                 WHERE sent_at IS NULL AND (claimed_until IS NULL OR claimed_until < $3)
+                 WHERE sent_at IS NULL AND failed_at IS NULL AND (claimed_until IS NULL OR claimed_until < $3)
                  ORDER BY id LIMIT $4 ${skipLocked})
-    RETURNING id, event_id, topic, payload, headers`;
+    RETURNING id, event_id, topic, payload, headers, attempts`;
+
+  async function release(rows: readonly ClaimedRow[]): Promise<void> {
+    for (const row of rows) {
+      await store.execute('UPDATE tern_outbox SET claimed_until = NULL WHERE id = $1 AND claimed_by = $2', [
+        Number(row.id),
+        relayId,
+      ]);
+    }
+  }
+
+  async function recordFailure(row: ClaimedRow, error: unknown, permanent: boolean): Promise<void> {
+    failures.inc({ kind: permanent ? 'permanent' : 'transient' });
+    const attempts = Number(row.attempts) + 1;
+    const message = error instanceof Error ? error.message.slice(0, 500) : String(error);
+    // A permanent refusal (the queue rejects the event itself) is parked for an operator; a
+    // transient one (the queue is down) is retried with backoff for as long as it takes.
+    const retryAt = Date.now() + Math.min(30_000, 500 * 2 ** Math.min(attempts, 6));
+    await store.execute(
+      `UPDATE tern_outbox SET attempts = $1, last_error = $2, claimed_until = $3, failed_at = $4
+       WHERE id = $5 AND claimed_by = $6`,
+      [attempts, message, retryAt, permanent ? Date.now() : null, Number(row.id), relayId],
+    );
+    log[permanent ? 'error' : 'warn'](
+      { err: summarizeError(error), eventId: row.event_id, topic: row.topic, attempts },
+      permanent ? 'outbox event refused by the queue; parked' : 'outbox publish failed; will retry',
+    );
+  }
 
   /** Claims and publishes one batch; `claimed` 0 means nothing was claimable. */
   async function publishBatch(): Promise<{ claimed: number; published: number }> {
-    const now = Date.now();
-    const rows = await store.query<ClaimedRow & Record<string, unknown>>(claimSql, [
-      relayId,
-      now + leaseMs,
-      now,
-      batchSize,
-    ]);
+    const claimedAt = Date.now();
+    const rows = (
+      await store.query<ClaimedRow & Record<string, unknown>>(claimSql, [
+        relayId,
+        claimedAt + leaseMs,
+        claimedAt,
+        batchSize,
+      ])
+    ).sort((a, b) => Number(a.id) - Number(b.id));
     let count = 0;
-    for (const row of rows.sort((a, b) => Number(a.id) - Number(b.id))) {
+    for (const [index, row] of rows.entries()) {
+      // Start a row only with half the lease left, so no other relay can claim it mid-publish.
+      if (Date.now() - claimedAt > leaseMs / 2) {
+        await release(rows.slice(index));
+        break;
+      }
       try {
         await queue.publish(row.topic, JSON.parse(row.payload) as unknown, {
           dedupId: row.event_id,
           headers: JSON.parse(row.headers) as Record<string, string>,
         });
       } catch (error) {
-        // Leave the row claimed: its lease expires and a relay retries it later.
-        failures.inc();
-        log.warn(
-          { err: error, eventId: row.event_id, topic: row.topic },
-          'outbox publish failed; will retry',
-        );
+        const permanent = isTernError(error) && error.status < 500;
+        await recordFailure(row, error, permanent);
+        if (permanent) continue;
+        await release(rows.slice(index + 1));
         break;
       }
       await store.execute('UPDATE tern_outbox SET sent_at = $1 WHERE id = $2 AND claimed_by = $3', [

@@ -109,7 +109,14 @@ export function runOutboxContract(name: string, open: () => Promise<OutboxFixtur
           await tx.execute('INSERT INTO outbox_items (id) VALUES ($1)', ['rb2']);
           await outbox.add(tx, { topic: 'Not A Topic!', payload: {} });
         }),
-        /invalid outbox topic/,
+        (error: unknown) => (error as { code?: string }).code === 'queue/invalid-topic',
+      );
+      await assert.rejects(
+        fixture.store.transaction(async (tx) => {
+          await tx.execute('INSERT INTO outbox_items (id) VALUES ($1)', ['rb3']);
+          await outbox.add(tx, { topic, payload: {}, headers: { 'tern-reserved': 'x' } });
+        }),
+        (error: unknown) => (error as { code?: string }).code === 'queue/invalid-header',
       );
       const relay = createOutboxRelay({
         store: fixture.store,
@@ -169,6 +176,42 @@ export function runOutboxContract(name: string, open: () => Promise<OutboxFixtur
       assert.deepEqual(
         [...new Set(seen.map((message) => (message.payload as { n: number }).n))].sort((a, b) => a - b),
         Array.from({ length: total }, (_, index) => index),
+      );
+      await consumer.stop();
+    });
+
+    it('parks a row the queue refuses and still publishes the rows around it', async () => {
+      const topic = `items.parked.${uniqueName('t').toLowerCase()}`;
+      const { seen, consumer } = await collect(topic, 'g1');
+      const t = telemetry('parker');
+      const relay = createOutboxRelay({
+        store: fixture.store,
+        queue: fixture.queue,
+        telemetry: t,
+        relayId: 'parker',
+      });
+      await relay.flush();
+      await fixture.store.transaction((tx) => outbox.add(tx, { topic, payload: { n: 1 } }));
+      // A row written by an older version that skipped the queue's checks.
+      await fixture.store.execute(
+        'INSERT INTO tern_outbox (event_id, topic, payload, headers, created_at) VALUES ($1, $2, $3, $4, $5)',
+        ['bad-row', topic, '{"n":2}', '{"tern-reserved":"x"}', Date.now()],
+      );
+      await fixture.store.transaction((tx) => outbox.add(tx, { topic, payload: { n: 3 } }));
+      await relay.flush();
+      await waitFor(() => seen.length >= 2, { what: 'the good rows' });
+      assert.deepEqual(seen.map((message) => (message.payload as { n: number }).n).sort(), [1, 3]);
+      const [parked] = await fixture.store.query<{
+        failed_at: unknown;
+        last_error: string;
+        attempts: number;
+      }>('SELECT failed_at, last_error, attempts FROM tern_outbox WHERE event_id = $1', ['bad-row']);
+      assert.ok(parked?.failed_at, 'the refused row is parked');
+      assert.match(parked?.last_error ?? '', /header/i);
+      assert.equal(Number(parked?.attempts), 1);
+      assert.match(
+        await t.metrics.metrics(),
+        /tern_outbox_publish_errors_total\{[^}]*kind="permanent"[^}]*\} 1/,
       );
       await consumer.stop();
     });

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { TOPIC_PATTERN } from '@tern/queue';
+import { preparePublish } from '@tern/queue';
 import type { Migration, Queryable } from '@tern/store';
 
 export interface OutboxEvent {
@@ -48,6 +48,18 @@ export const OUTBOX_MIGRATIONS: Migration[] = [
       CREATE INDEX tern_outbox_pending ON tern_outbox (id) WHERE sent_at IS NULL;`,
     },
   },
+  {
+    id: 2,
+    name: 'outbox-attempts',
+    sql: {
+      sqlite: `ALTER TABLE tern_outbox ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE tern_outbox ADD COLUMN last_error TEXT;
+        ALTER TABLE tern_outbox ADD COLUMN failed_at INTEGER;`,
+      postgres: `ALTER TABLE tern_outbox ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE tern_outbox ADD COLUMN last_error TEXT;
+        ALTER TABLE tern_outbox ADD COLUMN failed_at BIGINT;`,
+    },
+  },
 ];
 
 export function createOutbox(): Outbox {
@@ -56,19 +68,13 @@ export function createOutbox(): Outbox {
       const list = Array.isArray(events) ? events : [events as OutboxEvent];
       const ids: string[] = [];
       for (const event of list) {
-        // Fail inside the transaction, so a bad topic rolls back the write instead of stalling the relay.
-        if (!TOPIC_PATTERN.test(event.topic))
-          throw new Error(`invalid outbox topic: ${JSON.stringify(event.topic)}`);
+        // The queue's own publish checks, run inside the transaction: an event the queue would
+        // refuse rolls back the write instead of committing and then stalling in the relay.
+        const prepared = preparePublish(event.topic, event.payload, { headers: event.headers ?? {} });
         const eventId = randomUUID();
         await tx.execute(
           'INSERT INTO tern_outbox (event_id, topic, payload, headers, created_at) VALUES ($1, $2, $3, $4, $5)',
-          [
-            eventId,
-            event.topic,
-            JSON.stringify(event.payload ?? null),
-            JSON.stringify(event.headers ?? {}),
-            Date.now(),
-          ],
+          [eventId, event.topic, prepared.payload, JSON.stringify(prepared.headers), Date.now()],
         );
         ids.push(eventId);
       }

@@ -1,10 +1,11 @@
 import type { AddressInfo } from 'node:net';
 import type { TernConfig } from '@tern/config';
-import { createOutbox, createOutboxRelay, OUTBOX_MIGRATIONS } from '@tern/outbox';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createOutbox, createOutboxRelay, OUTBOX_MIGRATIONS, type OutboxRelay } from '@tern/outbox';
 import type { Consumer } from '@tern/queue';
 import { createLogger, createMetricsRegistry, type Logger, type Telemetry } from '@tern/telemetry';
 import { ensureAdminKey, type AdminKey } from './admin-key';
-import { createHttpApp, type Readiness } from './http/create-http-app';
+import { createHttpApp, type HttpApp, type Readiness } from './http/create-http-app';
 import { closeInfrastructure, createInfrastructure, type Infrastructure } from './infrastructure';
 import type { ServiceDefinition, ServiceDeps, ServiceModule } from './service';
 import { VERSION } from './version';
@@ -51,21 +52,48 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
   const infrastructure = await createInfrastructure(config, telemetry);
   let migrated = false;
   let stopping = false;
+  // What has been started, so a failed start and a stop undo exactly that, in reverse.
+  const started: { services: ServiceModule[]; consumers: Consumer[]; relay?: OutboxRelay; http?: HttpApp } = {
+    services: [],
+    consumers: [],
+  };
+  const closeDeadlineMs = Math.max(1_000, Math.min(5_000, config.shutdownTimeoutMs));
+
+  async function release(forced: boolean): Promise<void> {
+    // Bounded: a hung handler or service must not keep the process alive past the deadline;
+    // its message is redelivered elsewhere.
+    const late = await deadline(
+      (async () => {
+        await Promise.allSettled(started.consumers.map((consumer) => consumer.stop()));
+        for (const service of [...started.services].reverse()) {
+          await service
+            .stop?.()
+            .catch((error: unknown) => log.error({ err: error, owner: service.name }, 'service stop failed'));
+        }
+        await started.relay?.stop();
+        await closeInfrastructure(infrastructure);
+      })(),
+      forced ? closeDeadlineMs / 2 : closeDeadlineMs,
+    );
+    if (late)
+      log.warn({ deadlineMs: closeDeadlineMs }, 'closing dependencies took too long; abandoning them');
+  }
+
   try {
     await infrastructure.store.migrate('tern.outbox', OUTBOX_MIGRATIONS);
-    const outbox = createOutbox();
     const deps: ServiceDeps = {
       config,
       log,
       metrics,
       ...infrastructure,
-      outbox,
+      outbox: createOutbox(),
       process: { instanceId: config.instanceId, services: names, startedAt: new Date(), version: VERSION },
     };
     const services = definitions.map((definition) => {
       const module = definition.create({ ...deps, log: log.child({ component: definition.name }) });
-      if (module.name !== definition.name)
+      if (module.name !== definition.name) {
         throw new Error(`service ${definition.name} built a module named ${module.name}`);
+      }
       return module;
     });
     for (const service of services) {
@@ -86,18 +114,21 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       title: `Tern (${names.join(', ')})`,
       readiness: () => checkReadiness(infrastructure, () => migrated && !stopping),
     });
-
-    for (const service of services) await service.start?.();
-    const consumers = await startConsumers(services, infrastructure, log);
-    const relay = createOutboxRelay({
+    started.http = http;
+    for (const service of services) {
+      await service.start?.();
+      started.services.push(service);
+    }
+    await http.app.listen({ port: config.port, host: config.host });
+    started.consumers = await startConsumers(services, infrastructure, log);
+    started.relay = createOutboxRelay({
       store: infrastructure.store,
       queue: infrastructure.queue,
       telemetry,
       relayId: config.instanceId,
     });
-    relay.start();
+    started.relay.start();
 
-    await http.app.listen({ port: config.port, host: config.host });
     const port = (http.app.server.address() as AddressInfo).port;
     const url = `http://${config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host}:${port}`;
     log.info(
@@ -121,26 +152,28 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       stop() {
         stopped ??= (async () => {
           stopping = true;
+          if (config.shutdownDelayMs > 0) {
+            // Readiness is already 503: give load balancers time to stop sending traffic here.
+            log.info({ delayMs: config.shutdownDelayMs }, 'shutting down: not ready, still serving');
+            await sleep(config.shutdownDelayMs);
+          }
           http.beginShutdown();
           log.info({ deadlineMs: config.shutdownTimeoutMs }, 'shutting down: draining requests and jobs');
-          const drained = Promise.all([
+          const drained = Promise.allSettled([
             http.app.close(),
-            ...consumers.map((consumer) => consumer.stop()),
-            relay.stop(),
+            ...started.consumers.map((consumer) => consumer.stop()),
           ]);
           const forced = await deadline(drained, config.shutdownTimeoutMs);
           if (forced) {
             log.warn('shutdown deadline passed; closing remaining connections');
             http.app.server.closeAllConnections();
+          } else {
+            // Events written by the last requests go out now rather than at the next start.
+            await started.relay
+              ?.flush()
+              .catch((error: unknown) => log.warn({ err: error }, 'final outbox flush failed'));
           }
-          for (const service of services) {
-            await service
-              .stop?.()
-              .catch((error: unknown) =>
-                log.error({ err: error, service: service.name }, 'service stop failed'),
-              );
-          }
-          await closeInfrastructure(infrastructure);
+          await release(forced);
           log.info({ forced }, 'stopped');
           return { forced };
         })();
@@ -148,7 +181,8 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       },
     };
   } catch (error) {
-    await closeInfrastructure(infrastructure);
+    await started.http?.app.close().catch(() => undefined);
+    await release(true);
     throw error;
   }
 }
@@ -180,7 +214,7 @@ async function startConsumers(
         async (message) => {
           const requestId = message.headers['x-request-id'];
           const messageLog = log.child({
-            service: service.name,
+            component: service.name,
             topic: message.topic,
             messageId: message.id,
             requestId,

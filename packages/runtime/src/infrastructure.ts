@@ -28,7 +28,11 @@ export async function createInfrastructure(
       return adapter;
     } catch (error) {
       await Promise.allSettled(opened.map((adapter) => adapter.close()));
-      throw new Error(`could not open the ${what}: ${(error as Error).message}`, { cause: error });
+      // The driver's own reason (it names no password) says what to fix: a missing database, a wrong role.
+      const cause = (error as { cause?: unknown }).cause;
+      const reason =
+        cause instanceof Error && cause.message !== (error as Error).message ? ` (${cause.message})` : '';
+      throw new Error(`could not open the ${what}: ${(error as Error).message}${reason}`, { cause: error });
     }
   };
   const store = await open('store', () => createStore(config.store, telemetry));

@@ -16,6 +16,8 @@ export interface RequestContext {
   requestId: string;
   identity: Identity;
   log: Logger;
+  /** Aborted when the request times out or the client disconnects: pass it to slow work. */
+  signal: AbortSignal;
 }
 
 /** Who may call a route. Deny by default: a route must say it is public. */

@@ -140,7 +140,9 @@ describe('the host', () => {
     try {
       const response = await fetch(`${t.url}/v1/fixture/slow?ms=1000`);
       assert.equal(response.status, 503);
-      assert.equal(((await response.json()) as { code: string }).code, 'runtime/timeout');
+      const problem = (await response.json()) as { code: string; retryable: boolean };
+      assert.equal(problem.code, 'runtime/timeout');
+      assert.equal(problem.retryable, true, 'a timed-out read may be retried');
     } finally {
       await t.close();
     }

@@ -87,6 +87,52 @@ describe('the HTTP edge answers bad input with problem+json, never a 500', () =>
     }
   });
 
+  it('refuses a JSON body declared in a charset other than UTF-8 instead of corrupting it', async () => {
+    const response = await fetch(`${t.url}/v1/fixture/notes`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json; charset=iso-8859-1' },
+      body: Buffer.from('{"id":"latin","text":"caf\xe9"}', 'latin1'),
+    });
+    const body = await expectProblem(response, 415, 'runtime/unsupported-media-type');
+    assert.match(String(body.detail), /iso-8859-1/);
+    const utf8 = await fetch(`${t.url}/v1/fixture/notes`, {
+      method: 'POST',
+      headers: { 'content-type': 'Application/JSON; Charset="UTF-8"' },
+      body: JSON.stringify({ id: 'utf8-ok', text: 'café' }),
+    });
+    assert.equal(utf8.status, 201);
+  });
+
+  it('answers oversized headers and a 20 kB URL with problem+json, not a bare status line', async () => {
+    const response = await fetch(`${t.url}/v1/fixture/notes/${'x'.repeat(20_000)}`);
+    assert.equal(response.status, 431);
+    assert.match(response.headers.get('content-type') ?? '', PROBLEM);
+    assert.equal(((await response.json()) as { code: string }).code, 'runtime/headers-too-large');
+  });
+
+  it('ignores credentials it cannot verify on a public route', async () => {
+    const response = await fetch(`${t.url}/v1/fixture/notes/n-none`, {
+      headers: { authorization: 'Bearer some-user-token' },
+    });
+    await expectProblem(response, 404, 'fixture/note-not-found');
+  });
+
+  it('keeps the in-flight gauge exact when clients hang up mid-request', async () => {
+    for (let index = 0; index < 3; index++) {
+      const controller = new AbortController();
+      const pending = fetch(`${t.url}/v1/fixture/slow?ms=300`, { signal: controller.signal }).catch(
+        () => 'aborted',
+      );
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      controller.abort();
+      assert.equal(await pending, 'aborted');
+    }
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    const metrics = await (await fetch(`${t.url}/metrics`)).text();
+    // The scrape itself is the one request in flight.
+    assert.match(metrics, /tern_http_requests_in_flight\{[^}]*\} 1\n/);
+  });
+
   it('answers wrong types and missing fields with 400 runtime/validation-failed naming the field', async () => {
     const cases: [unknown, RegExp][] = [
       [{ id: 42, text: 'x' }, /\/id/],

@@ -1,4 +1,11 @@
-export { createLogger, REDACTED_PATHS, type Logger, type LoggerConfig, type LogLevel } from './logger';
+export {
+  createLogger,
+  serializeError,
+  REDACTED_PATHS,
+  type Logger,
+  type LoggerConfig,
+  type LogLevel,
+} from './logger';
 export {
   createMetricsRegistry,
   counter,

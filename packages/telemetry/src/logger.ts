@@ -36,6 +36,30 @@ export interface LoggerConfig {
   destination?: DestinationStream;
 }
 
+/** Error properties that client libraries attach and that may carry data or credentials. */
+const UNSAFE_ERROR_FIELDS = [
+  'command',
+  'args',
+  'client',
+  'connection',
+  'config',
+  'options',
+  'parameters',
+  'previousErrors',
+];
+
+/**
+ * pino's standard error serializer, minus what drivers attach to their errors: ioredis puts the
+ * failed command's arguments (a cached value, an AUTH password) on `command`, pg can attach the
+ * client with its connection settings. Message, code, stack and cause stay.
+ */
+export function serializeError(error: unknown): unknown {
+  const serialized = pino.stdSerializers.err(error as Error) as unknown as Record<string, unknown>;
+  if (typeof serialized !== 'object' || serialized === null) return serialized;
+  for (const field of UNSAFE_ERROR_FIELDS) delete serialized[field];
+  return serialized;
+}
+
 export function createLogger(config: LoggerConfig): Logger {
   const options: LoggerOptions = {
     level: config.level,
@@ -43,6 +67,7 @@ export function createLogger(config: LoggerConfig): Logger {
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
+    serializers: { err: serializeError },
   };
   return config.destination ? pino(options, config.destination) : pino(options);
 }

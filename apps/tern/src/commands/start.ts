@@ -1,5 +1,5 @@
 import type { TernConfig } from '@tern/config';
-import { startHost, type ServiceDefinition } from '@tern/runtime';
+import { ensureAdminKey, startHost, type ServiceDefinition } from '@tern/runtime';
 
 export interface StartOptions {
   config: TernConfig;
@@ -10,16 +10,15 @@ export interface StartOptions {
 
 /** Serves until SIGTERM/SIGINT, then drains; resolves to the exit code. */
 export async function startCommand({ config, catalog, out, err }: StartOptions): Promise<number> {
-  const host = await startHost({ config, catalog });
-  if (host.adminKey.generated) {
-    err(
-      `Generated an admin key in ${host.adminKey.file} (shown once; \`npx tern admin-key\` prints it again):`,
-    );
-    err(`  ${host.adminKey.key.reveal()}`);
+  // Before anything can fail, so a first start that fails still shows the key it created.
+  const adminKey = ensureAdminKey(config);
+  if (adminKey.generated) {
+    err(`Generated an admin key in ${adminKey.file} (shown once; \`npx tern admin-key\` prints it again):`);
+    err(`  ${adminKey.key.reveal()}`);
   }
-  out(`Tern is listening on ${host.url} (services: ${host.services.join(', ')})`);
-
-  return new Promise<number>((resolve) => {
+  const host = await startHost({ config, catalog });
+  // Handlers go in before the "listening" line: a supervisor may signal the moment it reads it.
+  const exitCode = new Promise<number>((resolve) => {
     let signals = 0;
     const onSignal = (signal: NodeJS.Signals) => {
       signals++;
@@ -39,9 +38,10 @@ export async function startCommand({ config, catalog, out, err }: StartOptions):
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
-  }).then((code) => {
-    // Let pino flush, then leave even if a stray handle would keep the loop alive.
-    setTimeout(() => process.exit(code), 50).unref();
-    return code;
   });
+  out(`Tern is listening on ${host.url} (services: ${host.services.join(', ')})`);
+  const code = await exitCode;
+  // Let pino flush, then leave even if a stray handle would keep the loop alive.
+  setTimeout(() => process.exit(code), 50).unref();
+  return code;
 }

@@ -8,7 +8,6 @@ import Fastify, {
 import FindMyWay, { type HTTPMethod } from 'find-my-way';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
-import { Type } from '@sinclair/typebox';
 import type { Secret } from '@tern/config';
 import { runtimeErrors, type TernError } from '@tern/errors';
 import type { Logger, Registry } from '@tern/telemetry';
@@ -17,6 +16,11 @@ import { createIdentityResolver } from './admin-auth';
 import { createHttpMetrics } from './http-metrics';
 import { sendProblem, toTernError } from './problem-reply';
 import { createValidatorCompiler } from './schema-validators';
+import { registerHealthRoutes, type Readiness } from './health-routes';
+import { registerContentTypes } from './content-types';
+import { answerClientError } from './client-error';
+
+export type { Readiness } from './health-routes';
 
 export interface HttpAppOptions {
   log: Logger;
@@ -28,11 +32,6 @@ export interface HttpAppOptions {
   version: string;
   title: string;
   readiness: () => Promise<Readiness>;
-}
-
-export interface Readiness {
-  ready: boolean;
-  checks: Record<string, string>;
 }
 
 export interface HttpApp {
@@ -69,18 +68,16 @@ export async function createHttpApp(options: HttpAppOptions): Promise<HttpApp> {
     onConstructorPoisoning: 'error',
     forceCloseConnections: 'idle',
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 256 },
+    // A client that stalls mid-request is cut off rather than holding a connection (and a drain) open.
+    requestTimeout: options.requestTimeoutMs,
+    clientErrorHandler: answerClientError,
     frameworkErrors: (error, request, reply) => {
-      void sendProblem(request, reply, toTernError(error, bodyLimitBytes));
+      void sendProblem(request, reply, toTernError(error, { bodyLimitBytes }));
     },
   });
 
   app.setValidatorCompiler(createValidatorCompiler());
-  app.removeContentTypeParser('text/plain');
-  app.addContentTypeParser(
-    'application/merge-patch+json',
-    { parseAs: 'string' },
-    app.getDefaultJsonParser('error', 'error'),
-  );
+  registerContentTypes(app);
 
   app.addHook('onRoute', (route) => {
     const methods = Array.isArray(route.method) ? route.method : [route.method];
@@ -92,7 +89,14 @@ export async function createHttpApp(options: HttpAppOptions): Promise<HttpApp> {
 
   // Hooks on every request are callback-style: async hooks cost a promise each, measurably so
   // on the hot path (bench/README.md).
+  const inFlight = new WeakSet<FastifyRequest>();
+  const settle = (request: FastifyRequest): boolean => {
+    if (!inFlight.delete(request)) return false;
+    httpMetrics.inFlight.dec();
+    return true;
+  };
   app.addHook('onRequest', (request, reply, done) => {
+    inFlight.add(request);
     httpMetrics.inFlight.inc();
     void reply.header('x-request-id', request.id);
     if (shuttingDown) {
@@ -109,8 +113,17 @@ export async function createHttpApp(options: HttpAppOptions): Promise<HttpApp> {
     done(null, payload);
   });
 
+  app.addHook('onRequestAbort', (request, done) => {
+    if (settle(request)) {
+      const route = request.routeOptions.url ?? 'unmatched';
+      httpMetrics.duration.observe({ method: request.method, route, status: 'aborted' }, 0);
+      request.log.info({ method: request.method, route, status: 'aborted' }, 'request aborted by the client');
+    }
+    done();
+  });
+
   app.addHook('onResponse', (request, reply, done) => {
-    httpMetrics.inFlight.dec();
+    settle(request);
     const route = request.routeOptions.url ?? 'unmatched';
     httpMetrics.duration.observe(
       { method: request.method, route, status: String(reply.statusCode) },
@@ -130,7 +143,10 @@ export async function createHttpApp(options: HttpAppOptions): Promise<HttpApp> {
   });
 
   app.setErrorHandler((error, request, reply) => {
-    const ternError: TernError = toTernError(error, bodyLimitBytes);
+    const ternError: TernError = toTernError(error, {
+      bodyLimitBytes,
+      contentType: request.headers['content-type'],
+    });
     if (ternError.status >= 500) request.log.error({ err: error }, 'request failed');
     else request.log.debug({ code: ternError.code }, 'request refused');
     return sendProblem(request, reply, ternError);
@@ -172,18 +188,26 @@ export async function createHttpApp(options: HttpAppOptions): Promise<HttpApp> {
       },
       // Authenticate before the body is read, so a refused caller costs no parsing.
       onRequest: async (request) => {
-        const identity = resolveIdentity(request.headers.authorization);
-        if (identity === 'invalid') throw runtimeErrors.unauthorized();
+        const resolved = resolveIdentity(request.headers.authorization);
+        // A public route serves anyone: credentials it cannot verify are ignored, not refused.
+        if (resolved === 'invalid' && route.access !== 'public') throw runtimeErrors.unauthorized();
+        const identity: Identity = resolved === 'invalid' ? { kind: 'anonymous' } : resolved;
         if (route.access === 'admin' && identity.kind !== 'admin') {
           throw identity.kind === 'anonymous' ? runtimeErrors.unauthorized() : runtimeErrors.forbidden();
         }
         identities.set(request, identity);
       },
       handler: async (request, reply) => {
+        // Aborted when the request times out or the client hangs up, so handlers can stop work.
+        const abort = new AbortController();
+        reply.raw.once('close', () => {
+          if (!reply.raw.writableFinished) abort.abort();
+        });
         const ctx: RequestContext = {
           requestId: request.id,
           identity: identities.get(request) ?? { kind: 'anonymous' },
           log: (request.log as Logger).child({ component: service }),
+          signal: abort.signal,
         };
         const input = {
           body: request.body as never,
@@ -191,7 +215,11 @@ export async function createHttpApp(options: HttpAppOptions): Promise<HttpApp> {
           params: (request.params ?? {}) as never,
           headers: request.headers,
         };
-        const result = await withTimeout(route.handler(input, ctx), options.requestTimeoutMs);
+        const result = await withTimeout(route.handler(input, ctx), options.requestTimeoutMs, () => {
+          abort.abort();
+          // Only a read is safe to retry blindly: a write may still complete after this answer.
+          return runtimeErrors.timeout(route.method === 'GET');
+        });
         if (result.headers) void reply.headers(result.headers);
         return reply.code(result.status).send(result.body);
       },
@@ -206,55 +234,10 @@ export async function createHttpApp(options: HttpAppOptions): Promise<HttpApp> {
   };
 }
 
-function registerHealthRoutes(app: FastifyInstance, options: HttpAppOptions): void {
-  const checks = Type.Record(Type.String(), Type.String());
-  app.get(
-    '/healthz',
-    {
-      schema: {
-        summary: 'Liveness: the process is up.',
-        tags: ['health'],
-        response: { 200: Type.Object({ status: Type.Literal('ok') }) },
-      },
-    },
-    async () => ({ status: 'ok' as const }),
-  );
-  app.get(
-    '/readyz',
-    {
-      schema: {
-        summary: 'Readiness: dependencies reachable and migrations applied; 503 otherwise.',
-        tags: ['health'],
-        response: { 200: Type.Object({ status: Type.Literal('ready'), checks }) },
-      },
-    },
-    async (request, reply) => {
-      const readiness = await options.readiness();
-      if (!readiness.ready) {
-        const failing = Object.entries(readiness.checks)
-          .filter(([, state]) => state !== 'ok')
-          .map(([name]) => name);
-        const error = runtimeErrors.notReady(failing);
-        Object.assign(error.details, { checks: readiness.checks });
-        return sendProblem(request, reply, error);
-      }
-      return { status: 'ready' as const, checks: readiness.checks };
-    },
-  );
-  app.get(
-    '/metrics',
-    { schema: { summary: 'Prometheus metrics.', tags: ['health'] } },
-    async (_request, reply) => {
-      const text = await options.metrics.metrics();
-      return reply.type(options.metrics.contentType).send(text);
-    },
-  );
-}
-
-async function withTimeout<T>(work: Promise<T>, timeoutMs: number): Promise<T> {
+async function withTimeout<T>(work: Promise<T>, timeoutMs: number, onTimeout: () => Error): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(runtimeErrors.timeout()), timeoutMs);
+    timer = setTimeout(() => reject(onTimeout()), timeoutMs);
   });
   try {
     return await Promise.race([work, timeout]);

@@ -1,12 +1,15 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { isTernError, runtimeErrors, toProblem, PROBLEM_CONTENT_TYPE, type TernError } from '@tern/errors';
+import { isTernError, runtimeErrors, toProblem, PROBLEM_CONTENT_TYPE, TernError } from '@tern/errors';
 
 /**
  * The one place where errors become HTTP. Framework errors (bad JSON, body limits, validation)
  * are translated to their stable Tern codes; anything unexpected is logged in full and
  * answered with a generic 500 that names the request id, never a stack trace.
  */
-export function toTernError(error: unknown, bodyLimitBytes: number): TernError {
+export function toTernError(
+  error: unknown,
+  context: { bodyLimitBytes: number; contentType?: string | undefined },
+): TernError {
   if (isTernError(error)) return error;
   const fastifyError = error as Partial<FastifyError> & { validationContext?: string };
   if (Array.isArray(fastifyError.validation)) {
@@ -25,9 +28,9 @@ export function toTernError(error: unknown, bodyLimitBytes: number): TernError {
   }
   switch (fastifyError.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return runtimeErrors.bodyTooLarge(bodyLimitBytes);
+      return runtimeErrors.bodyTooLarge(context.bodyLimitBytes);
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return runtimeErrors.unsupportedMediaType(undefined);
+      return runtimeErrors.unsupportedMediaType(context.contentType);
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
       return runtimeErrors.malformedJson('The request has a JSON content type but an empty body.');
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
@@ -39,17 +42,21 @@ export function toTernError(error: unknown, bodyLimitBytes: number): TernError {
     default:
       break;
   }
-  if (isConnectionFailure(error)) return runtimeErrors.dependencyUnavailable('infrastructure', error);
-  if (error instanceof SyntaxError && fastifyError.statusCode === 400) return runtimeErrors.malformedJson();
-  // Prototype-poisoning rejections and other parser refusals arrive as plain 400s.
-  if (fastifyError.statusCode === 400) return runtimeErrors.malformedJson(sanitize(fastifyError.message));
-  if (
-    typeof fastifyError.statusCode === 'number' &&
-    fastifyError.statusCode > 400 &&
-    fastifyError.statusCode < 500
-  ) {
-    return runtimeErrors.badRequest(sanitize(fastifyError.message));
+  const status = fastifyError.statusCode;
+  // The client's own fault (including hanging up mid-body) comes first: never a dependency outage.
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    const parserRefusal = error instanceof SyntaxError || fastifyError.code?.startsWith('FST_ERR_CTP_');
+    // Prototype-poisoning rejections and other JSON parser refusals arrive as plain 400s.
+    if (status === 400 && parserRefusal) return runtimeErrors.malformedJson(sanitize(fastifyError.message));
+    if (status === 400) return runtimeErrors.badRequest(sanitize(fastifyError.message));
+    return new TernError({
+      code: 'runtime/bad-request',
+      status,
+      title: 'Bad Request',
+      detail: sanitize(fastifyError.message),
+    });
   }
+  if (isConnectionFailure(error)) return runtimeErrors.dependencyUnavailable('infrastructure', error);
   return runtimeErrors.internal(error);
 }
 
@@ -88,6 +95,7 @@ export function sendProblem(request: FastifyRequest, reply: FastifyReply, error:
     instance: request.url.split('?')[0]?.slice(0, 200) ?? '/',
     requestId: request.id,
   });
+  void reply.header('x-request-id', request.id);
   for (const [name, value] of Object.entries(error.headers)) void reply.header(name, value);
   return reply.code(error.status).type(PROBLEM_CONTENT_TYPE).serializer(JSON.stringify).send(problem);
 }
