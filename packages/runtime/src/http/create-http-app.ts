@@ -87,16 +87,17 @@ export async function createHttpApp(options: HttpAppOptions): Promise<HttpApp> {
     }
   });
 
-  // Hooks on every request are callback-style: async hooks cost a promise each, measurably so
-  // on the hot path (bench/README.md).
-  const inFlight = new WeakSet<FastifyRequest>();
-  const settle = (request: FastifyRequest): boolean => {
-    if (!inFlight.delete(request)) return false;
+  // Hooks on every request are callback-style: an async hook costs a promise per request.
+  // Each request is counted in flight once and released once, by its response or its abort.
+  const inFlight = new WeakMap<FastifyRequest, number>();
+  const settle = (request: FastifyRequest): number | undefined => {
+    const startedAt = inFlight.get(request);
+    if (startedAt === undefined || !inFlight.delete(request)) return undefined;
     httpMetrics.inFlight.dec();
-    return true;
+    return performance.now() - startedAt;
   };
   app.addHook('onRequest', (request, reply, done) => {
-    inFlight.add(request);
+    inFlight.set(request, performance.now());
     httpMetrics.inFlight.inc();
     void reply.header('x-request-id', request.id);
     if (shuttingDown) {
@@ -114,9 +115,10 @@ export async function createHttpApp(options: HttpAppOptions): Promise<HttpApp> {
   });
 
   app.addHook('onRequestAbort', (request, done) => {
-    if (settle(request)) {
+    const elapsedMs = settle(request);
+    if (elapsedMs !== undefined) {
       const route = request.routeOptions.url ?? 'unmatched';
-      httpMetrics.duration.observe({ method: request.method, route, status: 'aborted' }, 0);
+      httpMetrics.duration.observe({ method: request.method, route, status: 'aborted' }, elapsedMs / 1000);
       request.log.info({ method: request.method, route, status: 'aborted' }, 'request aborted by the client');
     }
     done();
