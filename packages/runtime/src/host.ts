@@ -39,13 +39,15 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
   const { config } = options;
   const definitions = selectServices(options.catalog, config.services);
   const names = definitions.map((definition) => definition.name);
+  // How this process is labelled in logs and metrics: `tern` all-in-one, else what it hosts.
+  const processName = names.length === options.catalog.length ? 'tern' : names.join('+');
   const log = createLogger({
     level: config.logLevel,
-    service: names.length === options.catalog.length ? 'tern' : names.join('+'),
+    service: processName,
     instance: config.instanceId,
     ...(options.logDestination ? { destination: options.logDestination } : {}),
   });
-  const metrics = createMetricsRegistry({ service: names.join('+') || 'tern', instance: config.instanceId });
+  const metrics = createMetricsRegistry({ service: processName, instance: config.instanceId });
   const telemetry: Telemetry = { log, metrics };
   const adminKey = ensureAdminKey(config);
 
