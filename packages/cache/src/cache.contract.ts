@@ -3,6 +3,37 @@ import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Cache } from './cache';
 
+/** A promise the test settles by hand, to hold a load open at a chosen point. */
+function deferred(): { promise: Promise<void>; resolve(): void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((done) => (resolve = done));
+  return { promise, resolve };
+}
+
+/**
+ * A loader that reads `source.value` when called, then waits for `release` before returning it:
+ * a database read whose result is in flight while the test changes the row and the cache.
+ */
+function heldLoader(source: { value: string }) {
+  const started = deferred();
+  const release = deferred();
+  let calls = 0;
+  return {
+    started: started.promise,
+    release: release.resolve,
+    get calls() {
+      return calls;
+    },
+    async load(): Promise<string> {
+      calls += 1;
+      const value = source.value;
+      started.resolve();
+      await release.promise;
+      return value;
+    },
+  };
+}
+
 export interface OpenedCache {
   cache: Cache;
   cleanup(): Promise<void>;
@@ -173,6 +204,73 @@ export function runCacheContract(name: string, open: () => Promise<OpenedCache>)
         assert.equal(await cache.getOrLoad('maybe', 10_000, async () => undefined), undefined);
         assert.equal(await cache.get('maybe'), undefined);
         assert.equal(await cache.getOrLoad('maybe', 10_000, async () => 'now'), 'now');
+      }),
+    );
+
+    await t.test(
+      'a delete during an in-flight getOrLoad keeps the stale value out of the cache',
+      withCache(async (cache) => {
+        const row = { value: 'v1' };
+        const stale = heldLoader(row);
+        const reader = cache.getOrLoad('row', 10_000, () => stale.load());
+        await stale.started;
+        row.value = 'v2';
+        await cache.delete('row');
+        stale.release();
+        // The load's own waiters still get what it read; only the cache write is dropped.
+        assert.equal(await reader, 'v1');
+        assert.equal(await cache.get('row'), undefined);
+        let loads = 0;
+        const fresh = await cache.getOrLoad('row', 10_000, async () => {
+          loads += 1;
+          return row.value;
+        });
+        assert.equal(fresh, 'v2');
+        assert.equal(loads, 1);
+        assert.equal(await cache.get('row'), 'v2');
+      }),
+    );
+
+    await t.test(
+      'a getOrLoad started after a delete does not join the old load, and the old load cannot overwrite it',
+      withCache(async (cache) => {
+        const row = { value: 'v1' };
+        const stale = heldLoader(row);
+        const reader = cache.getOrLoad('row', 10_000, () => stale.load());
+        await stale.started;
+        row.value = 'v2';
+        await cache.delete('row');
+
+        const current = heldLoader(row);
+        const after = cache.getOrLoad('row', 10_000, () => current.load());
+        await current.started;
+        // The old load finishing must not unregister the new one: a third caller still joins it.
+        stale.release();
+        assert.equal(await reader, 'v1');
+        const joined = cache.getOrLoad('row', 10_000, () => current.load());
+        current.release();
+        assert.equal(await after, 'v2');
+        assert.equal(await joined, 'v2');
+        assert.equal(stale.calls, 1);
+        assert.equal(current.calls, 1);
+        assert.equal(await cache.get('row'), 'v2');
+      }),
+    );
+
+    await t.test(
+      'a set during an in-flight getOrLoad is not overwritten by the older load',
+      withCache(async (cache) => {
+        const row = { value: 'v1' };
+        const stale = heldLoader(row);
+        const reader = cache.getOrLoad('row', 10_000, () => stale.load());
+        await stale.started;
+        row.value = 'v2';
+        await cache.set('row', 'v2', 10_000);
+        // A caller arriving after the set reads the cache instead of joining the stale load.
+        assert.equal(await cache.getOrLoad('row', 10_000, async () => 'not called'), 'v2');
+        stale.release();
+        assert.equal(await reader, 'v1');
+        assert.equal(await cache.get('row'), 'v2');
       }),
     );
 

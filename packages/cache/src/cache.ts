@@ -11,6 +11,9 @@ export interface Cache {
    * A failed load is not cached and rejects every waiter; a load resolving to `undefined` is
    * returned but not cached. If the cache itself fails (Redis down), the value is loaded and
    * returned anyway: the cache is an optimisation, the loader is the source of truth.
+   * A `delete` or `set` of the key on this instance while a load runs stops that load's result
+   * being cached (its waiters still get it), and later callers start a fresh load rather than
+   * join it. Not across instances: see the README.
    */
   getOrLoad<T>(key: string, ttlMs: number, load: () => Promise<T>): Promise<T>;
   ping(): Promise<void>;

@@ -26,7 +26,22 @@ export function createJsonCache(backend: CacheBackend, telemetry: Telemetry): Ca
   ]);
   const cache = backend.kind;
   const inFlight = new Map<string, Promise<unknown>>();
+  // Per key with a load running: a generation that delete and set bump, so a load that began
+  // before them knows its result may predate the change and must not be cached. An entry lives
+  // only while at least one load of its key runs, so the map is bounded by concurrent loads.
+  const generations = new Map<string, { generation: number; loads: number }>();
   let closed = false;
+
+  /**
+   * Called before a delete or set reaches the backend. Later getOrLoad callers start a fresh load
+   * instead of joining one that may have read the old value, and loads already running see a new
+   * generation and skip their cache write (their own waiters still get the value).
+   */
+  function invalidate(key: string): void {
+    inFlight.delete(key);
+    const entry = generations.get(key);
+    if (entry) entry.generation += 1;
+  }
 
   async function guarded<T>(operation: () => Promise<T>): Promise<T> {
     if (closed) throw new Error(`${cache} cache is closed`);
@@ -47,31 +62,53 @@ export function createJsonCache(backend: CacheBackend, telemetry: Telemetry): Ca
   async function set(key: string, value: unknown, ttlMs: number): Promise<void> {
     const text = encode(value);
     const ttl = checkTtl(ttlMs);
+    // After validation: a set that is rejected changes nothing, so it supersedes no load.
+    invalidate(key);
     await guarded(() => backend.write(key, text, ttl));
   }
 
   async function readThrough<T>(key: string, ttlMs: number, load: () => Promise<T>): Promise<T> {
     const ttl = checkTtl(ttlMs);
-    try {
-      const cached = await get<T>(key);
-      if (cached !== undefined) return cached;
-    } catch (error) {
-      if (closed) throw error;
-      telemetry.log.warn({ cache, err: summarizeError(error) }, 'cache read failed; loading from the source');
+    let entry = generations.get(key);
+    if (!entry) {
+      entry = { generation: 0, loads: 0 };
+      generations.set(key, entry);
     }
-    const value = await load();
-    if (value === undefined) return value;
-    // Encoding runs outside the catch: a loader returning something JSON cannot hold is a bug to surface.
-    const text = encode(value);
+    entry.loads += 1;
+    // Taken before the cache read: a delete or set at any point after this may follow a change
+    // to the source that the loader did not see.
+    const started = entry.generation;
     try {
-      await guarded(() => backend.write(key, text, ttl));
-    } catch (error) {
-      telemetry.log.warn(
-        { cache, err: summarizeError(error) },
-        'cache write failed; returning the loaded value',
-      );
+      try {
+        const cached = await get<T>(key);
+        if (cached !== undefined) return cached;
+      } catch (error) {
+        if (closed) throw error;
+        telemetry.log.warn(
+          { cache, err: summarizeError(error) },
+          'cache read failed; loading from the source',
+        );
+      }
+      const value = await load();
+      if (value === undefined) return value;
+      // Encoding runs outside the catch: a loader returning something JSON cannot hold is a bug to surface.
+      const text = encode(value);
+      if (entry.generation !== started) return value;
+      try {
+        // No await between the generation check and issuing the write: a delete arriving later is
+        // issued after it, and both backends apply a key's commands in order, so the delete wins.
+        await guarded(() => backend.write(key, text, ttl));
+      } catch (error) {
+        telemetry.log.warn(
+          { cache, err: summarizeError(error) },
+          'cache write failed; returning the loaded value',
+        );
+      }
+      return value;
+    } finally {
+      entry.loads -= 1;
+      if (entry.loads === 0) generations.delete(key);
     }
-    return value;
   }
 
   return {
@@ -79,13 +116,17 @@ export function createJsonCache(backend: CacheBackend, telemetry: Telemetry): Ca
     get,
     set,
     async delete(key) {
+      invalidate(key);
       await guarded(() => backend.remove(key));
     },
     getOrLoad<T>(key: string, ttlMs: number, load: () => Promise<T>): Promise<T> {
       // The cache read is inside the flight too, so callers arriving while it is pending join it.
       const pending = inFlight.get(key);
       if (pending) return pending as Promise<T>;
-      const flight = readThrough(key, ttlMs, load).finally(() => inFlight.delete(key));
+      const flight = readThrough(key, ttlMs, load).finally(() => {
+        // An invalidation may have replaced this flight with a newer one, which must stay joinable.
+        if (inFlight.get(key) === flight) inFlight.delete(key);
+      });
       inFlight.set(key, flight);
       return flight;
     },
