@@ -12,8 +12,10 @@ import { ensureConsumer, ensureStreams } from './nats-streams';
 import { createNatsDeadLetters } from './nats-dead-letters';
 import { toNatsHeaders } from './nats-headers';
 import { NatsConsumer } from './nats-consumer';
+import { natsServerOptions } from './nats-server-options';
 
 export interface NatsQueueConfig {
+  /** `nats://host:4222`; `nats://user:pass@host` and `nats://token@host` authenticate. */
   url: string;
   /** JetStream stream name; subjects are `<stream>.<topic>`, dead letters go to `<stream>_DLQ`. */
   stream: string;
@@ -27,7 +29,9 @@ export async function createNatsQueue(config: NatsQueueConfig, telemetry: Teleme
   const log = telemetry.log.child({ component: 'queue', queue: 'nats', stream: config.stream });
   const { stream } = config;
   const nc = await connect({
-    servers: config.url,
+    // Credentials travel as connect options; the server list (which nats.js may log or report in
+    // status events) carries none.
+    ...natsServerOptions(config.url),
     name: `tern-queue-${stream}`,
     maxReconnectAttempts: -1,
     reconnectTimeWait: RECONNECT_WAIT_MS,
@@ -79,6 +83,12 @@ export async function createNatsQueue(config: NatsQueueConfig, telemetry: Teleme
       if (closed) throw queueErrors.closed();
       const consumer = new NatsConsumer({
         consumer: pullConsumer,
+        async recreate() {
+          // The stream first: when it was deleted, the consumer went with it.
+          await ensureStreams(jsm, stream);
+          await ensureConsumer(jsm, stream, topic, resolved);
+          return js.consumers.get(stream, name);
+        },
         name,
         topic,
         handler: handler as MessageHandler<unknown>,

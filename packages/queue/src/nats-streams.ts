@@ -14,8 +14,20 @@ import type { ResolvedConsumeOptions } from './queue-input';
 import { queueErrors } from './queue-errors';
 
 const STREAM_NAME = /^[A-Za-z0-9_-]{1,100}$/;
-// JetStream API error: "stream name already in use with a different configuration".
+// JetStream API errors: "stream name already in use with a different configuration", "consumer
+// not found", "stream not found".
 const STREAM_NAME_IN_USE = 10058;
+const CONSUMER_NOT_FOUND = 10014;
+const STREAM_NOT_FOUND = 10059;
+// How a pull reports a missing consumer or stream: nats.js turns the server's status replies into
+// errors with these messages, without an API error code. "no responders" is a pull request that
+// nothing on the server took: no consumer by that name.
+const MISSING_MESSAGES = new Set([
+  'consumer not found',
+  'stream not found',
+  'consumer deleted',
+  'no responders',
+]);
 
 export const deadLetterStreamName = (stream: string) => `${stream}_DLQ`;
 
@@ -60,8 +72,15 @@ async function ensureStream(
 }
 
 function apiErrorCode(error: unknown): number | undefined {
-  const api = (error as { api_error?: { err_code?: number } }).api_error;
+  const api = (error as { api_error?: { err_code?: number } } | undefined)?.api_error;
   return api?.err_code;
+}
+
+/** Whether `error` says the durable consumer or its stream no longer exists on the server. */
+export function isMissingResource(error: unknown): boolean {
+  const code = apiErrorCode(error);
+  if (code === CONSUMER_NOT_FOUND || code === STREAM_NOT_FOUND) return true;
+  return error instanceof Error && MISSING_MESSAGES.has(error.message.toLowerCase());
 }
 
 /**

@@ -107,6 +107,41 @@ export function deliveryCases({ withQueue, second }: ContractContext): void {
     }),
   );
 
+  void test(
+    'dedup ids are unique per queue across topics; ids that include the topic do not collide',
+    TIMEOUT,
+    () =>
+      withQueue(async ({ queue }) => {
+        const paid = topicName();
+        const shipped = topicName();
+        assert.deepEqual(await queue.publish(paid, 'paid', { dedupId: 'o_1' }), {
+          id: 'o_1',
+          duplicate: false,
+        });
+        // The same id on another topic is the same message as far as dedup goes: dropped.
+        assert.deepEqual(await queue.publish(shipped, 'shipped', { dedupId: 'o_1' }), {
+          id: 'o_1',
+          duplicate: true,
+        });
+        assert.deepEqual(await queue.publish(shipped, 'shipped', { dedupId: `${shipped}:o_1` }), {
+          id: `${shipped}:o_1`,
+          duplicate: false,
+        });
+        const received: unknown[] = [];
+        const consumer = await queue.consume(
+          shipped,
+          async (m) => {
+            received.push(m.id);
+          },
+          { group: 'g' },
+        );
+        await waitFor(() => received.length >= 1, { what: 'the topic-qualified message' });
+        await sleep(300);
+        await consumer.stop();
+        assert.deepEqual(received, [`${shipped}:o_1`]);
+      }),
+  );
+
   void test('competing consumers of one group split the messages and process each once', TIMEOUT, () =>
     withQueue(async (opened) => {
       const topic = topicName();

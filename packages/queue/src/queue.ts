@@ -10,7 +10,12 @@ export interface QueueMessage<T = unknown> {
 }
 
 export interface PublishOptions {
-  /** A republish with the same id within the dedup window is dropped. */
+  /**
+   * A republish with the same id within the dedup window (2 minutes) is dropped and reported
+   * `duplicate`. Ids are unique per queue, across topics: the same id published to another topic
+   * is dropped too. Include the topic in the id when ids can repeat across topics
+   * (`orders.paid:o_1`, not `o_1`).
+   */
   dedupId?: string;
   headers?: Record<string, string>;
 }
