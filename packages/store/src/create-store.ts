@@ -8,7 +8,10 @@ export async function createStore(config: StoreConfig, telemetry: Telemetry): Pr
     case 'sqlite':
       return createSqliteStore({ file: config.file }, telemetry);
     case 'postgres':
-      return createPostgresStore({ url: config.url, poolSize: config.poolSize }, telemetry);
+      return createPostgresStore(
+        { url: config.url, poolSize: config.poolSize, statementTimeoutMs: config.statementTimeoutMs },
+        telemetry,
+      );
     default: {
       const unknown: never = config;
       // Only the kind: the rest of the config may hold a password.

@@ -120,5 +120,21 @@ export function describeMigrationContract(current: () => Store): void {
       assert.equal(result.applied.length, 2);
       assert.deepEqual(await store.appliedMigrations('catalog'), [1, 2]);
     });
+
+    void it('agrees when another starter recorded a non-transactional migration while it ran', async () => {
+      // The SQL writes the bookkeeping row itself: what a second SQLite process, running the same
+      // idempotent migration at the same time, does between this one's check and its insert.
+      const raced: Migration = {
+        id: 2,
+        name: 'raced',
+        transactional: false,
+        sql: "INSERT INTO tern_migrations (service, id, name, applied_at) VALUES ('catalog', 2, 'raced', '2024-01-01T00:00:00Z')",
+      };
+      assert.deepEqual(await store.migrate('catalog', [ITEMS, raced]), {
+        applied: [{ id: 1, name: 'create_items' }],
+        alreadyApplied: 1,
+      });
+      assert.deepEqual(await store.appliedMigrations('catalog'), [1, 2]);
+    });
   });
 }

@@ -28,6 +28,15 @@ const TABLE_EXISTS: Record<Dialect, string> = {
   postgres: `SELECT 1 AS present WHERE to_regclass('tern_migrations') IS NOT NULL`,
 };
 
+// An interrupted or failed CREATE INDEX CONCURRENTLY leaves its index behind, invalid: the planner
+// ignores it and `IF NOT EXISTS` then skips it, so recording the migration would hide it for good.
+const INVALID_INDEXES: Record<Dialect, string | undefined> = {
+  sqlite: undefined,
+  postgres: `SELECT c.relname AS name FROM pg_index i
+    JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE NOT i.indisvalid AND n.nspname = ANY (current_schemas(false)) ORDER BY c.relname`,
+};
+
 /** Rejects a list that could be applied in a different order on another machine. */
 export function validateMigrations(service: string, migrations: readonly Migration[]): void {
   let previous = 0;
@@ -108,8 +117,13 @@ export async function applyMigrations(
     try {
       applied =
         migration.transactional === false
-          ? await applyOne(session, dialect, service, migration)
-          : await session.transaction((tx) => applyOne(tx, dialect, service, migration));
+          ? await applyOutsideTransaction(session, dialect, service, migration)
+          : await session.transaction(async (tx) => {
+              if (await isRecorded(tx, service, migration)) return false;
+              await tx.exec(sqlFor(migration, dialect));
+              await record(tx, service, migration, 'insert');
+              return true;
+            });
     } catch (error) {
       throw storeErrors.migrationFailed(service, migration, error);
     }
@@ -123,23 +137,62 @@ export async function applyMigrations(
   return result;
 }
 
-async function applyOne(
+/**
+ * Nothing makes the check, the SQL and the bookkeeping row atomic here: another SQLite process may
+ * run the same (idempotent) migration meanwhile, so whichever records it second just agrees.
+ */
+async function applyOutsideTransaction(
   db: MigrationTx,
   dialect: Dialect,
   service: string,
   migration: Migration,
 ): Promise<boolean> {
-  const existing = await db.query('SELECT 1 AS present FROM tern_migrations WHERE service = $1 AND id = $2', [
+  if (await isRecorded(db, service, migration)) return false;
+  const invalidIndexes = INVALID_INDEXES[dialect];
+  if (invalidIndexes !== undefined) {
+    const before = (await db.query(invalidIndexes)).map((row) => String(row.name));
+    if (before.length > 0) {
+      throw new Error(
+        `invalid indexes (${before.join(', ')}) are left from an interrupted or failed CREATE INDEX CONCURRENTLY; drop them with DROP INDEX CONCURRENTLY and restart`,
+      );
+    }
+  }
+  await db.exec(sqlFor(migration, dialect));
+  if (invalidIndexes !== undefined) {
+    const after = (await db.query(invalidIndexes)).map((row) => String(row.name));
+    if (after.length > 0) {
+      throw new Error(
+        `it left invalid indexes (${after.join(', ')}); drop them with DROP INDEX CONCURRENTLY and restart`,
+      );
+    }
+  }
+  return record(db, service, migration, 'unless-recorded');
+}
+
+async function isRecorded(db: MigrationTx, service: string, migration: Migration): Promise<boolean> {
+  const rows = await db.query('SELECT 1 AS present FROM tern_migrations WHERE service = $1 AND id = $2', [
     service,
     migration.id,
   ]);
-  if (existing.length > 0) return false;
-  await db.exec(typeof migration.sql === 'string' ? migration.sql : migration.sql[dialect]);
-  await db.query('INSERT INTO tern_migrations (service, id, name, applied_at) VALUES ($1, $2, $3, $4)', [
-    service,
-    migration.id,
-    migration.name,
-    new Date(),
-  ]);
-  return true;
+  return rows.length > 0;
+}
+
+function sqlFor(migration: Migration, dialect: Dialect): string {
+  return typeof migration.sql === 'string' ? migration.sql : migration.sql[dialect];
+}
+
+/** Returns whether this call wrote the row; `unless-recorded` leaves another starter's row alone. */
+async function record(
+  db: MigrationTx,
+  service: string,
+  migration: Migration,
+  mode: 'insert' | 'unless-recorded',
+): Promise<boolean> {
+  const rows = await db.query(
+    `INSERT INTO tern_migrations (service, id, name, applied_at) VALUES ($1, $2, $3, $4)${
+      mode === 'unless-recorded' ? ' ON CONFLICT (service, id) DO NOTHING' : ''
+    } RETURNING id`,
+    [service, migration.id, migration.name, new Date()],
+  );
+  return rows.length > 0;
 }

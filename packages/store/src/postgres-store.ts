@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { runtimeErrors } from '@tern/errors';
 import type { Telemetry } from '@tern/telemetry';
@@ -12,13 +13,29 @@ import type { Queryable, Row, SqlParam, Store } from './store';
 export interface PostgresStoreConfig {
   url: string;
   poolSize: number;
+  /**
+   * The server cancels a statement running longer (default 30 s); the client gives up a second
+   * later on a link that stopped answering. Migrations are exempt.
+   */
+  statementTimeoutMs?: number;
+  /** How long `migrate` waits for another starter's migrations before it fails (default 10 min). */
+  migrationLockTimeoutMs?: number;
 }
 
 // One key for every service: concurrent CREATE TABLE IF NOT EXISTS can still collide in PostgreSQL.
-const MIGRATION_LOCK = `SELECT pg_advisory_lock(hashtext('tern.migrations'))`;
+const MIGRATION_TRY_LOCK = `SELECT pg_try_advisory_lock(hashtext('tern.migrations')) AS locked`;
 const MIGRATION_UNLOCK = `SELECT pg_advisory_unlock(hashtext('tern.migrations'))`;
-const CONNECT_TIMEOUT_MS = 10_000;
+const MIGRATION_LOCK_TIMEOUT_MS = 10 * 60_000;
+const MIGRATION_LOCK_POLL_MS = { min: 50, jitter: 150 };
+const STATEMENT_TIMEOUT_MS = 30_000;
+// Past the server's own cancellation, only a dead link keeps a reply from arriving.
+const QUERY_TIMEOUT_MARGIN_MS = 1_000;
+const CONNECT_TIMEOUT_MS = 5_000;
 const IDLE_TIMEOUT_MS = 30_000;
+// Probes a silent peer well before the kernel's default of two hours.
+const KEEPALIVE_DELAY_MS = 10_000;
+const CLOSE_TIMEOUT_MS = 5_000;
+const QUERY_CANCELED = '57014';
 const INT8_OID = 20;
 
 // BIGINT and COUNT(*) read as numbers like on SQLite, as bigint beyond 2^53 rather than rounded.
@@ -36,6 +53,11 @@ interface Checkout {
   /** Set when the connection can no longer be trusted; the pool then discards it. */
   broken?: Error;
 }
+/** How a statement runs: migrations pass no timeout, since they may legitimately run for long. */
+interface RunOptions {
+  queryTimeoutMs?: number;
+  checkout?: Checkout;
+}
 interface TxState {
   open: boolean;
 }
@@ -48,11 +70,17 @@ export async function createPostgresStore(config: PostgresStoreConfig, telemetry
     target: describeTarget(config.url),
   });
   const metrics = createStoreMetrics(telemetry.metrics, 'postgres');
+  const statementTimeoutMs = config.statementTimeoutMs ?? STATEMENT_TIMEOUT_MS;
+  // Set per statement rather than on the pool, so that migrations can run without one.
+  const timed: RunOptions = { queryTimeoutMs: statementTimeoutMs + QUERY_TIMEOUT_MARGIN_MS };
   const pool = new pg.Pool({
     connectionString: config.url,
     max: config.poolSize,
     connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
     idleTimeoutMillis: IDLE_TIMEOUT_MS,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: KEEPALIVE_DELAY_MS,
+    statement_timeout: statementTimeoutMs,
     types: TYPES,
   });
   // Without a listener, a server closing an idle connection would crash the process.
@@ -64,23 +92,29 @@ export async function createPostgresStore(config: PostgresStoreConfig, telemetry
   let closing: Promise<void> | undefined;
 
   try {
-    await pool.query('SELECT 1');
+    await pool.query(queryConfig('SELECT 1', [], timed));
   } catch (error) {
     untrackPool();
     await pool.end();
     throw runtimeErrors.dependencyUnavailable('postgres', error);
   }
 
-  async function run(connection: Connection, op: StoreOp, sql: string, params: readonly SqlParam[]) {
+  async function run(
+    connection: Connection,
+    op: StoreOp,
+    sql: string,
+    params: readonly SqlParam[],
+    options: RunOptions,
+  ) {
     const done = metrics.time(op);
     try {
       // Without values pg uses the simple protocol, which returns one result per statement.
-      const result = (await connection.query(sql, params.map(toPg))) as
+      const result = (await connection.query(queryConfig(sql, params.map(toPg), options))) as
         pg.QueryResult<Row> | pg.QueryResult<Row>[];
       return Array.isArray(result) ? (result.at(-1) ?? { rows: [], rowCount: 0 }) : result;
     } catch (error) {
       metrics.failed(op);
-      throw error;
+      throw failure(error, options.checkout);
     } finally {
       done();
     }
@@ -93,7 +127,7 @@ export async function createPostgresStore(config: PostgresStoreConfig, telemetry
       client = await pool.connect();
     } catch (error) {
       metrics.failed('connection');
-      throw error;
+      throw failure(error);
     }
     const checkout: Checkout = {};
     // pg-pool stops listening while a client is checked out; an unhandled 'error' would crash.
@@ -111,39 +145,48 @@ export async function createPostgresStore(config: PostgresStoreConfig, telemetry
     }
   }
 
-  async function control(client: pg.PoolClient, sql: 'BEGIN' | 'COMMIT' | 'ROLLBACK') {
+  async function control(
+    client: pg.PoolClient,
+    sql: 'BEGIN' | 'COMMIT' | 'ROLLBACK',
+    options: RunOptions & { checkout: Checkout },
+  ) {
     try {
-      return await client.query(sql);
+      return await client.query(queryConfig(sql, [], options));
     } catch (error) {
       metrics.failed('transaction');
-      throw error;
+      throw failure(error, options.checkout);
     }
   }
 
   async function transactionOn<T>(
     client: pg.PoolClient,
-    checkout: Checkout,
+    options: RunOptions & { checkout: Checkout },
     fn: (state: TxState) => Promise<T>,
   ): Promise<T> {
+    const { checkout } = options;
     const state: TxState = { open: true };
     try {
       try {
-        await control(client, 'BEGIN');
+        await control(client, 'BEGIN', options);
       } catch (error) {
-        checkout.broken = error as Error;
+        checkout.broken ??= error as Error;
         throw error;
       }
       try {
         const result = await fn(state);
         // A statement that failed inside `fn` (and was caught there) makes COMMIT roll back quietly.
-        const commit = await control(client, 'COMMIT');
+        const commit = await control(client, 'COMMIT', options);
         if (commit.command === 'ROLLBACK') throw storeErrors.transactionAborted();
         return result;
       } catch (error) {
-        try {
-          await control(client, 'ROLLBACK');
-        } catch (rollbackError) {
-          checkout.broken = rollbackError as Error;
+        // A connection that stopped answering would not answer ROLLBACK either; discarding it
+        // ends the session, which rolls back.
+        if (!checkout.broken) {
+          try {
+            await control(client, 'ROLLBACK', options);
+          } catch (rollbackError) {
+            checkout.broken = rollbackError as Error;
+          }
         }
         throw error;
       }
@@ -152,42 +195,69 @@ export async function createPostgresStore(config: PostgresStoreConfig, telemetry
     }
   }
 
-  function transactionHandle(client: pg.PoolClient, state: TxState): MigrationTx & Queryable {
+  function transactionHandle(
+    client: pg.PoolClient,
+    state: TxState,
+    options: RunOptions,
+  ): MigrationTx & Queryable {
     const guard = () => {
       if (!state.open) throw storeErrors.transactionFinished();
     };
     return {
       async query<T extends Row = Row>(sql: string, params: readonly SqlParam[] = []) {
         guard();
-        return (await run(client, 'query', sql, params)).rows as T[];
+        return (await run(client, 'query', sql, params, options)).rows as T[];
       },
       async execute(sql, params = []) {
         guard();
-        return { rowCount: (await run(client, 'execute', sql, params)).rowCount ?? 0 };
+        return { rowCount: (await run(client, 'execute', sql, params, options)).rowCount ?? 0 };
       },
       async exec(sql) {
         guard();
-        await run(client, 'execute', sql, []);
+        await run(client, 'execute', sql, [], options);
       },
     };
+  }
+
+  /**
+   * Waits for the migration lock without a statement open: a session blocked in
+   * `pg_advisory_lock` holds a snapshot, which the holder's CREATE INDEX CONCURRENTLY waits for.
+   */
+  async function acquireMigrationLock(client: pg.PoolClient): Promise<void> {
+    const timeoutMs = config.migrationLockTimeoutMs ?? MIGRATION_LOCK_TIMEOUT_MS;
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const { rows } = await client.query<{ locked: boolean }>(MIGRATION_TRY_LOCK);
+      if (rows[0]?.locked === true) return;
+      if (Date.now() >= deadline) throw storeErrors.migrationLockTimeout(timeoutMs);
+      await sleep(MIGRATION_LOCK_POLL_MS.min + Math.random() * MIGRATION_LOCK_POLL_MS.jitter);
+    }
+  }
+
+  /** Discards connections a client-side failure left unusable, and makes timeouts retryable. */
+  function failure(error: unknown, checkout?: Checkout): unknown {
+    // A server error leaves the connection usable; anything else (a read timeout) may not.
+    if (checkout && !(error instanceof pg.DatabaseError)) checkout.broken ??= error as Error;
+    return isTimeout(error) ? runtimeErrors.dependencyUnavailable('postgres', error) : error;
   }
 
   const store: Store = {
     kind: 'postgres',
     async query<T extends Row = Row>(sql: string, params: readonly SqlParam[] = []) {
       if (closing) throw storeErrors.closed();
-      return (await run(pool, 'query', sql, params)).rows as T[];
+      return (await run(pool, 'query', sql, params, timed)).rows as T[];
     },
     async execute(sql, params = []) {
       if (closing) throw storeErrors.closed();
-      return { rowCount: (await run(pool, 'execute', sql, params)).rowCount ?? 0 };
+      return { rowCount: (await run(pool, 'execute', sql, params, timed)).rowCount ?? 0 };
     },
     async transaction(fn) {
       const done = metrics.time('transaction');
       try {
-        return await withClient((client, checkout) =>
-          transactionOn(client, checkout, (state) => fn(transactionHandle(client, state))),
-        );
+        return await withClient((client, checkout) => {
+          const options = { ...timed, checkout };
+          return transactionOn(client, options, (state) => fn(transactionHandle(client, state, options)));
+        });
       } finally {
         done();
       }
@@ -195,21 +265,29 @@ export async function createPostgresStore(config: PostgresStoreConfig, telemetry
     migrate(service, migrations) {
       // The advisory lock belongs to this session, so every migration runs on this one connection.
       return withClient(async (client, checkout) => {
-        await client.query(MIGRATION_LOCK);
+        const options = { checkout };
         try {
-          const session: MigrationSession = {
-            ...transactionHandle(client, { open: true }),
-            transaction: (fn) =>
-              transactionOn(client, checkout, (state) => fn(transactionHandle(client, state))),
-          };
-          return await applyMigrations('postgres', session, service, migrations, log);
-        } finally {
+          await acquireMigrationLock(client);
           try {
-            await client.query(MIGRATION_UNLOCK);
-          } catch (error) {
-            // Discarding the connection ends its session, which releases the lock.
-            checkout.broken = error as Error;
+            // No timeout: building an index may take as long as the table is big.
+            await client.query('SET statement_timeout = 0');
+            const session: MigrationSession = {
+              ...transactionHandle(client, { open: true }, options),
+              transaction: (fn) =>
+                transactionOn(client, options, (state) => fn(transactionHandle(client, state, options))),
+            };
+            return await applyMigrations('postgres', session, service, migrations, log);
+          } finally {
+            try {
+              await client.query(MIGRATION_UNLOCK);
+            } catch (error) {
+              checkout.broken ??= error as Error;
+            }
           }
+        } finally {
+          // Its session settings (no statement timeout) must not reach the pool; discarding the
+          // connection also releases the lock if unlocking failed.
+          checkout.broken ??= new Error('migration connection discarded');
         }
       });
     },
@@ -218,12 +296,55 @@ export async function createPostgresStore(config: PostgresStoreConfig, telemetry
       await store.query('SELECT 1');
     },
     close() {
-      closing ??= pool.end().finally(untrackPool);
+      closing ??= closePool();
       return closing;
     },
   };
-  log.info({ poolSize: config.poolSize }, 'store opened');
+  /** A query stuck on a dead link keeps `pool.end()` waiting; shutdown must not wait with it. */
+  async function closePool(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const gaveUp = new Promise<'gave-up'>((resolve) => {
+      timer = setTimeout(() => resolve('gave-up'), CLOSE_TIMEOUT_MS);
+    });
+    try {
+      const outcome = await Promise.race([pool.end().then(() => 'ended' as const), gaveUp]);
+      if (outcome === 'gave-up') {
+        log.warn(
+          { waitedMs: CLOSE_TIMEOUT_MS },
+          'database connections still busy at close; no longer waiting for them',
+        );
+      }
+    } finally {
+      clearTimeout(timer);
+      untrackPool();
+    }
+  }
+
+  log.info({ poolSize: config.poolSize, statementTimeoutMs }, 'store opened');
   return store;
+}
+
+/** Timeouts: a cancelled slow statement, a link that stopped answering, a connection never made. */
+function isTimeout(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  if (error instanceof pg.DatabaseError) {
+    return error.code === QUERY_CANCELED && error.message.includes('statement timeout');
+  }
+  return (
+    error.message === 'Query read timeout' ||
+    error.message.startsWith('timeout exceeded when trying to connect') ||
+    error.message.includes('connection timeout')
+  );
+}
+
+/** pg honours `query_timeout` per query as well, though its types list it only for the client. */
+function queryConfig(text: string, values: unknown[], options: RunOptions): pg.QueryConfig<unknown[]> {
+  const config: pg.QueryConfig<unknown[]> & { query_timeout?: number } = {
+    text,
+    values,
+    query_timeout: options.queryTimeoutMs,
+  };
+  return config;
 }
 
 function toPg(param: SqlParam): unknown {

@@ -52,6 +52,14 @@ export const storeErrors = {
       detail: `Migrations of ${service} disagree with the database: ${problem}.`,
       details: { service },
     }),
+  migrationLockTimeout: (waitedMs: number) =>
+    new TernError({
+      code: 'store/migration-lock-timeout',
+      status: 503,
+      title: 'Service Unavailable',
+      detail: `Another instance held the migration lock for ${Math.round(waitedMs / 1000)} s; its migrations are still running or it is stuck holding the lock.`,
+      retryable: true,
+    }),
   migrationFailed: (service: string, migration: { id: number; name: string }, cause: unknown) =>
     new TernError({
       code: 'store/migration-failed',

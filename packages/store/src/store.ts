@@ -28,7 +28,8 @@ export interface Migration {
    * (PostgreSQL's `CREATE INDEX CONCURRENTLY`, SQLite's `VACUUM`). PostgreSQL then runs it as one
    * implicit transaction when it holds several statements, so give such a migration a single
    * statement, and make it idempotent (`IF NOT EXISTS`): a crash between the SQL and its
-   * bookkeeping row runs it again on the next start.
+   * bookkeeping row runs it again on the next start. On PostgreSQL such a migration neither runs
+   * nor is recorded while an index is invalid (left by a failed `CREATE INDEX CONCURRENTLY`).
    */
   transactional?: boolean;
 }
@@ -57,4 +58,5 @@ export interface Store extends Queryable {
 }
 
 export type StoreConfig =
-  { kind: 'sqlite'; file: string } | { kind: 'postgres'; url: string; poolSize: number };
+  | { kind: 'sqlite'; file: string }
+  | { kind: 'postgres'; url: string; poolSize: number; statementTimeoutMs?: number };

@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { connect, createServer } from 'node:net';
+import type { Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import pg from 'pg';
 import { createLogger, Registry } from '@tern/telemetry';
@@ -53,6 +56,44 @@ async function terminateConnections(database: TestDatabase, where = 'true'): Pro
   } finally {
     await admin.end();
   }
+}
+
+/**
+ * A proxy whose link can go silent without closing, as a dropped route or a frozen peer does;
+ * `startTcpProxy` can only cut connections, which pg notices at once.
+ */
+async function startFreezableProxy(target: { host: string; port: number }) {
+  let frozen = false;
+  const sockets = new Set<Socket>();
+  const track = (socket: Socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => socket.destroy());
+  };
+  const server = createServer((client) => {
+    const upstream = connect(target.port, target.host);
+    track(client);
+    track(upstream);
+    client.on('data', (chunk: Buffer) => void (frozen || upstream.write(chunk)));
+    upstream.on('data', (chunk: Buffer) => void (frozen || client.write(chunk)));
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('proxy has no port');
+  return {
+    port: address.port,
+    freeze() {
+      frozen = true;
+    },
+    async close() {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const socket of sockets) socket.destroy();
+      await closed;
+    },
+  };
 }
 
 void runStoreContract('postgres', async () => {
@@ -162,4 +203,159 @@ void describe('postgres store', () => {
     const cause = error.cause instanceof Error ? error.cause.message : '';
     assert.ok(!`${error.message} ${cause} ${telemetry.lines.join('\n')}`.includes(PASSWORD));
   });
+
+  void it('builds an index concurrently once, without deadlock, when three stores migrate at once', async (t) => {
+    const database = await createTestDatabase();
+    t.after(() => database.drop());
+    const stores: Store[] = await Promise.all(
+      Array.from({ length: 3 }, () =>
+        createPostgresStore({ url: database.url, poolSize: 2 }, testTelemetry()),
+      ),
+    );
+    t.after(() => Promise.all(stores.map((store) => store.close())));
+    const migrations: Migration[] = [
+      {
+        id: 1,
+        name: 'create_notes',
+        sql: 'CREATE TABLE notes (id INTEGER PRIMARY KEY, created_at TEXT); INSERT INTO notes SELECT g, g::text FROM generate_series(1, 1000) g',
+      },
+      {
+        id: 2,
+        name: 'index_notes_created_at',
+        transactional: false,
+        sql: 'CREATE INDEX CONCURRENTLY IF NOT EXISTS notes_created_at ON notes (created_at)',
+      },
+    ];
+    // The starters that wait for the lock must not hold a snapshot the index build waits for.
+    const results = await Promise.all(stores.map((store) => store.migrate('notes', migrations)));
+    assert.equal(
+      results.reduce((total, result) => total + result.applied.length, 0),
+      2,
+    );
+    const [first] = stores;
+    assert.ok(first);
+    assert.deepEqual(
+      await first.query(
+        `SELECT i.indisvalid AS valid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = 'notes_created_at'`,
+      ),
+      [{ valid: true }],
+    );
+  });
+
+  void it('never records a non-transactional migration while an invalid index is left behind', async (t) => {
+    const { store } = await openStore(t);
+    const create: Migration = {
+      id: 1,
+      name: 'create_items',
+      sql: "CREATE TABLE items (name TEXT); INSERT INTO items VALUES ('kettle'), ('kettle')",
+    };
+    const unique: Migration = {
+      id: 2,
+      name: 'unique_items_name',
+      transactional: false,
+      sql: 'CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS items_name ON items (name)',
+    };
+    // The duplicate fails the build and leaves items_name invalid; IF NOT EXISTS then skips it.
+    await assert.rejects(store.migrate('svc', [create, unique]), { code: 'store/migration-failed' });
+    await assert.rejects(store.migrate('svc', [create, unique]), {
+      code: 'store/migration-failed',
+      message: /invalid indexes \(items_name\)/,
+    });
+    assert.deepEqual(await store.appliedMigrations('svc'), [1]);
+
+    // What an operator does: drop the invalid index, fix the data, restart.
+    await store.execute('DROP INDEX CONCURRENTLY items_name');
+    await store.execute(
+      "DELETE FROM items WHERE ctid <> (SELECT min(ctid) FROM items WHERE name = 'kettle')",
+    );
+    assert.deepEqual((await store.migrate('svc', [create, unique])).applied, [
+      { id: 2, name: 'unique_items_name' },
+    ]);
+  });
+
+  void it(
+    'fails with a clear error when another session keeps the migration lock',
+    { timeout: 10_000 },
+    async (t) => {
+      const database = await createTestDatabase();
+      const store = await createPostgresStore(
+        { url: database.url, poolSize: 1, migrationLockTimeoutMs: 300 },
+        testTelemetry(),
+      );
+      const holder = new pg.Client({ connectionString: database.url });
+      // In this order: a store still waiting for the lock could not close, and dropping the
+      // database would kill the holder's session under it.
+      t.after(async () => {
+        await holder.end();
+        await store.close();
+        await database.drop();
+      });
+      await holder.connect();
+      await holder.query(`SELECT pg_advisory_lock(hashtext('tern.migrations'))`);
+      await assert.rejects(
+        store.migrate('svc', [{ id: 1, name: 'create_t', sql: 'CREATE TABLE t (id INTEGER)' }]),
+        {
+          code: 'store/migration-lock-timeout',
+        },
+      );
+      // The store stays usable: waiting never blocked its pool.
+      assert.deepEqual(await store.query('SELECT 1 AS one'), [{ one: 1 }]);
+    },
+  );
+
+  void it('cancels a statement past statementTimeoutMs as a retryable 503, but not a migration', async (t) => {
+    const database = await createTestDatabase();
+    t.after(() => database.drop());
+    const store = await createPostgresStore(
+      { url: database.url, poolSize: 1, statementTimeoutMs: 200 },
+      testTelemetry(),
+    );
+    t.after(() => store.close());
+    await assert.rejects(store.query('SELECT pg_sleep(1)'), {
+      code: 'runtime/dependency-unavailable',
+      status: 503,
+    });
+    await assert.rejects(
+      store.transaction((tx) => tx.query('SELECT pg_sleep(1)')),
+      { code: 'runtime/dependency-unavailable' },
+    );
+    const result = await store.migrate('svc', [{ id: 1, name: 'slow', sql: 'SELECT pg_sleep(0.4)' }]);
+    assert.equal(result.applied.length, 1);
+    // The migration's session had no timeout; the pooled connections still have theirs.
+    assert.deepEqual(await store.query('SHOW statement_timeout'), [{ statement_timeout: '200ms' }]);
+  });
+
+  void it(
+    'rejects queries on a link that went silent as retryable 503s, and still closes',
+    { timeout: 10_000 },
+    async (t) => {
+      const database = await createTestDatabase();
+      t.after(() => database.drop());
+      const proxy = await startFreezableProxy({
+        host: '127.0.0.1',
+        port: Number(new URL(database.url).port || 5432),
+      });
+      t.after(() => proxy.close());
+      const url = new URL(database.url);
+      url.port = String(proxy.port);
+      const store = await createPostgresStore(
+        { url: url.toString(), poolSize: 2, statementTimeoutMs: 200 },
+        testTelemetry(),
+      );
+      // Two connections in the pool, so neither call below has to open one through the silent link.
+      await Promise.all([store.query('SELECT pg_sleep(0.05)'), store.query('SELECT pg_sleep(0.05)')]);
+      proxy.freeze();
+      const started = Date.now();
+      const [query, transaction] = await Promise.allSettled([
+        store.query('SELECT 1'),
+        store.transaction((tx) => tx.query('SELECT 1')),
+      ]);
+      for (const outcome of [query, transaction]) {
+        assert.equal(outcome.status, 'rejected');
+        assert.equal((outcome.reason as { code?: string }).code, 'runtime/dependency-unavailable');
+      }
+      await store.close();
+      assert.ok(Date.now() - started < 5_000, `gave up after ${Date.now() - started} ms`);
+    },
+  );
 });
