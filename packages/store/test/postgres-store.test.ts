@@ -1,12 +1,9 @@
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import { connect, createServer } from 'node:net';
-import type { Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import pg from 'pg';
 import { createLogger, Registry } from '@tern/telemetry';
 import type { Telemetry } from '@tern/telemetry';
-import { createTestDatabase, TEST_POSTGRES_URL, waitFor } from '@tern/testing';
+import { createTestDatabase, startTcpProxy, TEST_POSTGRES_URL, waitFor } from '@tern/testing';
 import type { TestDatabase } from '@tern/testing';
 import { createPostgresStore } from '../src/postgres-store';
 import { runStoreContract } from '../src/store.contract';
@@ -56,44 +53,6 @@ async function terminateConnections(database: TestDatabase, where = 'true'): Pro
   } finally {
     await admin.end();
   }
-}
-
-/**
- * A proxy whose link can go silent without closing, as a dropped route or a frozen peer does;
- * `startTcpProxy` can only cut connections, which pg notices at once.
- */
-async function startFreezableProxy(target: { host: string; port: number }) {
-  let frozen = false;
-  const sockets = new Set<Socket>();
-  const track = (socket: Socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    socket.on('error', () => socket.destroy());
-  };
-  const server = createServer((client) => {
-    const upstream = connect(target.port, target.host);
-    track(client);
-    track(upstream);
-    client.on('data', (chunk: Buffer) => void (frozen || upstream.write(chunk)));
-    upstream.on('data', (chunk: Buffer) => void (frozen || client.write(chunk)));
-    client.on('close', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('proxy has no port');
-  return {
-    port: address.port,
-    freeze() {
-      frozen = true;
-    },
-    async close() {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      for (const socket of sockets) socket.destroy();
-      await closed;
-    },
-  };
 }
 
 void runStoreContract('postgres', async () => {
@@ -336,7 +295,7 @@ void describe('postgres store', () => {
     async (t) => {
       const database = await createTestDatabase();
       t.after(() => database.drop());
-      const proxy = await startFreezableProxy({
+      const proxy = await startTcpProxy({
         host: '127.0.0.1',
         port: Number(new URL(database.url).port || 5432),
       });

@@ -7,12 +7,16 @@ export interface TcpProxy {
   stop(): Promise<void>;
   /** Accepts connections again on the same port. */
   start(): Promise<void>;
+  /** Keeps connections open but stops forwarding, as a dropped route or a frozen peer does. */
+  freeze(): void;
+  thaw(): void;
   close(): Promise<void>;
 }
 
 /** A loopback TCP proxy to a real server, so a test can cut and restore the connection. */
 export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
   const sockets = new Set<Socket>();
+  let frozen = false;
   const track = (socket: Socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
@@ -22,7 +26,8 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     const upstream = connect(target.port, target.host);
     track(client);
     track(upstream);
-    client.pipe(upstream).pipe(client);
+    client.on('data', (chunk: Buffer) => void (frozen || upstream.write(chunk)));
+    upstream.on('data', (chunk: Buffer) => void (frozen || client.write(chunk)));
     client.on('close', () => upstream.destroy());
     upstream.on('close', () => client.destroy());
   });
@@ -43,6 +48,12 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     async start() {
       server.listen(port, '127.0.0.1');
       await once(server, 'listening');
+    },
+    freeze() {
+      frozen = true;
+    },
+    thaw() {
+      frozen = false;
     },
     close: () => (server.listening ? stop() : Promise.resolve()),
   };
