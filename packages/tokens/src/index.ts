@@ -1,0 +1,8 @@
+export {
+  createAccessTokenVerifier,
+  tokenErrors,
+  type AccessTokenClaims,
+  type AccessTokenVerifier,
+  type AccessTokenVerifierOptions,
+  type KeySource,
+} from './access-token-verifier';
