@@ -114,7 +114,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       requestTimeoutMs: config.requestTimeoutMs,
       version: VERSION,
       title: `Tern (${names.join(', ')})`,
-      readiness: () => checkReadiness(infrastructure, () => migrated && !stopping),
+      readiness: () => checkReadiness(infrastructure, { migrated, stopping }),
     });
     started.http = http;
     for (const service of services) {
@@ -236,7 +236,10 @@ async function startConsumers(
   return consumers;
 }
 
-async function checkReadiness(infrastructure: Infrastructure, accepting: () => boolean): Promise<Readiness> {
+async function checkReadiness(
+  infrastructure: Infrastructure,
+  state: { migrated: boolean; stopping: boolean },
+): Promise<Readiness> {
   const probe = async (ping: () => Promise<void>): Promise<string> => {
     try {
       const forced = await deadline(ping(), READINESS_CHECK_TIMEOUT_MS);
@@ -256,8 +259,8 @@ async function checkReadiness(infrastructure: Infrastructure, accepting: () => b
     cache,
     queue,
     rateLimit,
-    migrations: 'ok',
-    accepting: accepting() ? 'ok' : 'draining',
+    migrations: state.migrated ? 'ok' : 'pending',
+    accepting: state.stopping ? 'draining' : 'ok',
   };
   return { ready: Object.values(checks).every((state) => state === 'ok'), checks };
 }

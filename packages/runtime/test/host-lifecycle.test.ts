@@ -126,6 +126,22 @@ describe('the host', () => {
     await t.close();
   });
 
+  it('with a shutdown delay, turns /readyz 503 but keeps serving before it drains', async () => {
+    const t = await startTestHost([fixtureService], { TERN_SHUTDOWN_DELAY_MS: '600' });
+    const stopping = t.host.stop();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const ready = await fetch(`${t.url}/readyz`);
+    assert.equal(ready.status, 503);
+    assert.equal(((await ready.json()) as { checks: Record<string, string> }).checks.accepting, 'draining');
+    assert.equal(
+      (await fetch(`${t.url}/v1/fixture/notes/none`)).status,
+      404,
+      'still serving during the delay',
+    );
+    assert.deepEqual(await stopping, { forced: false });
+    await t.close();
+  });
+
   it('cuts in-flight work at the shutdown deadline and reports it as forced', async () => {
     const t = await startTestHost([fixtureService], { TERN_SHUTDOWN_TIMEOUT_MS: '200' });
     const slow = fetch(`${t.url}/v1/fixture/slow?ms=3000`).catch(() => 'cut');
