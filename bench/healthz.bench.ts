@@ -94,42 +94,28 @@ async function stop(server: Server): Promise<void> {
 
 async function main(): Promise<void> {
   const dataDir = mkdtempSync(join(tmpdir(), 'tern-bench-'));
-  const reference = await startServer('node:http', [join(ROOT, 'bench/reference/node-http-healthz.mjs')], {});
-  const ternInfo = await startServer(
-    'tern (log info)',
-    [join(ROOT, 'apps/tern/bin/tern.js'), 'start', '--port', '0'],
-    {
+  const startTern = (level: 'info' | 'warn') =>
+    startServer(`tern (log ${level})`, [join(ROOT, 'apps/tern/bin/tern.js'), 'start', '--port', '0'], {
       TERN_DATA_DIR: dataDir,
       TERN_HOST: '127.0.0.1',
-      TERN_LOG_LEVEL: 'info',
-    },
-  );
+      TERN_LOG_LEVEL: level,
+    });
+  const measure = async (server: Server) => {
+    await load(server.url, 2); // warm-up: JIT, connection pools
+    const result = await load(server.url, SECONDS);
+    return { target: server.name, ...result, rssAfterMiB: rssMiB(server.child.pid ?? 0) };
+  };
+
+  const reference = await startServer('node:http', [join(ROOT, 'bench/reference/node-http-healthz.mjs')], {});
+  const ternInfo = await startTern('info');
   await sleep(1000);
   const idleRss = rssMiB(ternInfo.child.pid ?? 0);
 
-  const rows: Record<string, unknown>[] = [];
-  for (const server of [reference, ternInfo]) {
-    await load(server.url, 2); // warm-up: JIT, connection pools
-    const result = await load(server.url, SECONDS);
-    rows.push({ target: server.name, ...result, rssAfterMiB: rssMiB(server.child.pid ?? 0) });
-  }
+  const rows: Record<string, unknown>[] = [await measure(reference), await measure(ternInfo)];
   await stop(ternInfo);
-
-  const ternWarn = await startServer(
-    'tern (log warn)',
-    [join(ROOT, 'apps/tern/bin/tern.js'), 'start', '--port', '0'],
-    {
-      TERN_DATA_DIR: dataDir,
-      TERN_HOST: '127.0.0.1',
-      TERN_LOG_LEVEL: 'warn',
-    },
-  );
-  await load(ternWarn.url, 2);
-  rows.push({
-    target: ternWarn.name,
-    ...(await load(ternWarn.url, SECONDS)),
-    rssAfterMiB: rssMiB(ternWarn.child.pid ?? 0),
-  });
+  // One Tern at a time, so the two never compete for the server core.
+  const ternWarn = await startTern('warn');
+  rows.push(await measure(ternWarn));
   await stop(ternWarn);
   await stop(reference);
   rmSync(dataDir, { recursive: true, force: true });
