@@ -89,13 +89,15 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
                  ORDER BY id LIMIT $4 ${skipLocked})
     RETURNING id, event_id, topic, payload, headers, attempts`;
 
+  /** Hands claimed rows back in one statement, so the next cycle (of any relay) takes them. */
   async function release(rows: readonly ClaimedRow[]): Promise<void> {
-    for (const row of rows) {
-      await store.execute('UPDATE tern_outbox SET claimed_until = NULL WHERE id = $1 AND claimed_by = $2', [
-        Number(row.id),
-        relayId,
-      ]);
-    }
+    if (rows.length === 0) return;
+    const ids = rows.map((row) => Number(row.id));
+    const placeholders = ids.map((_, index) => `$${index + 2}`).join(', ');
+    await store.execute(
+      `UPDATE tern_outbox SET claimed_until = NULL WHERE claimed_by = $1 AND id IN (${placeholders})`,
+      [relayId, ...ids],
+    );
   }
 
   async function recordFailure(row: ClaimedRow, error: unknown, permanent: boolean): Promise<void> {
