@@ -218,5 +218,10 @@ describe('the HTTP edge answers bad input with problem+json, never a 500', () =>
     });
     assert.equal(right.status, 200);
     assert.deepEqual(await right.json(), { identity: 'admin' });
+    // The auth scheme is case-insensitive (RFC 9110 §11.1).
+    const lower = await fetch(`${t.url}/v1/admin/fixture`, {
+      headers: { authorization: `bearer ${t.adminKey}` },
+    });
+    assert.equal(lower.status, 200);
   });
 });

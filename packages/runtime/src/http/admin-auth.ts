@@ -10,7 +10,7 @@ export function createIdentityResolver(adminKey: Secret) {
   const expected = createHash('sha256').update(adminKey.reveal()).digest();
   return function resolveIdentity(authorization: string | undefined): Identity | 'invalid' {
     if (authorization === undefined) return { kind: 'anonymous' };
-    const match = /^Bearer ([\x21-\x7e]{1,4096})$/.exec(authorization);
+    const match = /^Bearer +([\x21-\x7e]{1,4096})$/i.exec(authorization);
     if (!match?.[1]) return 'invalid';
     const presented = createHash('sha256').update(match[1]).digest();
     if (timingSafeEqual(presented, expected)) return { kind: 'admin', via: 'admin-key' };
