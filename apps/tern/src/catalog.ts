@@ -1,5 +1,6 @@
+import { authService } from '@tern/auth';
 import type { ServiceDefinition } from '@tern/runtime';
 import { systemService } from '@tern/system';
 
 /** Every service this program can host. `npm start` hosts them all; `--service` picks some. */
-export const defaultCatalog: readonly ServiceDefinition[] = [systemService];
+export const defaultCatalog: readonly ServiceDefinition[] = [systemService, authService];

@@ -2,6 +2,7 @@ import type { CacheConfig } from '@tern/cache';
 import type { QueueConfig } from '@tern/queue';
 import type { RateLimitConfig } from '@tern/rate-limit';
 import type { StoreConfig } from '@tern/store';
+import type { MailConfig } from '@tern/mail';
 import type { LogLevel } from '@tern/telemetry';
 import type { Secret } from './secret';
 
@@ -28,4 +29,25 @@ export interface TernConfig {
   cache: CacheConfig;
   queue: QueueConfig;
   rateLimit: RateLimitConfig;
+  auth: AuthConfig;
+  mail: MailConfig;
+}
+
+export interface AuthConfig {
+  issuer: string;
+  audience: string;
+  accessTokenTtlSeconds: number;
+  /** Sliding: a session unused this long expires. */
+  sessionTtlSeconds: number;
+  refreshGraceMs: number;
+  keyRotationDays: number;
+  /** JSON array of private Ed25519 JWKs; when absent auth generates keys and keeps them in the store. */
+  signingKeys: Secret | undefined;
+  /** For processes that verify tokens but do not host auth. */
+  jwksUrl: string | undefined;
+  linkUrl: string | undefined;
+  apple: { clientIds: string[]; jwksUrl: string };
+  google: { clientIds: string[]; jwksUrl: string };
+  argon2: { memoryKiB: number; iterations: number };
+  hashConcurrency: number;
 }

@@ -20,5 +20,15 @@ export function describeConfig(config: TernConfig): Record<string, unknown> {
     cache: target(config.cache),
     queue: target(config.queue),
     rateLimit: target(config.rateLimit),
+    mail:
+      config.mail.kind === 'smtp' ? `smtp ${redactUrl(config.mail.url)}` : `recording ${config.mail.file}`,
+    auth: {
+      issuer: config.auth.issuer,
+      audience: config.auth.audience,
+      signingKeys: config.auth.signingKeys ? 'from config' : 'generated, in the store',
+      jwksUrl: config.auth.jwksUrl ?? 'unset',
+      apple: config.auth.apple.clientIds.length ? 'enabled' : 'disabled',
+      google: config.auth.google.clientIds.length ? 'enabled' : 'disabled',
+    },
   };
 }

@@ -1,4 +1,4 @@
-export type { TernConfig } from './config';
+export type { AuthConfig, TernConfig } from './config';
 export {
   loadConfig,
   ConfigError,

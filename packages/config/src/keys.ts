@@ -69,3 +69,31 @@ export function secret(minLength: number, maxLength = 4096) {
 export function prefix(pattern: RegExp, what: string) {
   return (raw: string): Parsed<string> => (pattern.test(raw) ? ok(raw) : bad(`must be ${what}`));
 }
+
+/** A comma-separated list of identifiers such as OAuth client ids (`com.example.app`, `123-abc.apps.googleusercontent.com`). */
+export function identifiers(raw: string): Parsed<string[]> {
+  const items = raw
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean);
+  const invalid = items.filter((item) => !/^[A-Za-z0-9._:-]{1,255}$/.test(item));
+  return invalid.length
+    ? bad(`has invalid entries: ${invalid.map((item) => item.slice(0, 40)).join(', ')}`)
+    : ok(items);
+}
+
+/** A value that must never be printed and may hold any characters (e.g. a JSON key set). */
+export function opaqueSecret(maxLength: number) {
+  return (raw: string): Parsed<Secret> =>
+    raw.length > 0 && raw.length <= maxLength
+      ? ok(new Secret(raw))
+      : bad(`must be 1 to ${maxLength} characters`);
+}
+
+/** A plain mail address (no display name), as the mail transports accept it. */
+export function mailbox(raw: string): Parsed<string> {
+  const value = raw.trim();
+  return /^[^\s@<>()[\]\\,;:"]{1,64}@[A-Za-z0-9-]{1,63}(\.[A-Za-z0-9-]{1,63})+$/.test(value)
+    ? ok(value)
+    : bad('must be a plain mail address such as no-reply@example.com');
+}

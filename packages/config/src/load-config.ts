@@ -1,9 +1,22 @@
 import { readFileSync } from 'node:fs';
-import { hostname } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
 import { resolve } from 'node:path';
 import type { LogLevel } from '@tern/telemetry';
 import type { TernConfig } from './config';
-import { integer, list, nonEmpty, oneOf, prefix, secret, url, type ConfigKey, type Parsed } from './keys';
+import {
+  identifiers,
+  integer,
+  list,
+  mailbox,
+  nonEmpty,
+  oneOf,
+  opaqueSecret,
+  prefix,
+  secret,
+  url,
+  type ConfigKey,
+  type Parsed,
+} from './keys';
 import type { Secret } from './secret';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -122,6 +135,116 @@ export const CONFIG_KEYS = {
       'upper-case letters, digits and underscores, starting with a letter',
     ),
   },
+  TERN_AUTH_ISSUER: {
+    name: 'TERN_AUTH_ISSUER',
+    description: 'Issuer (`iss`) of access tokens; every process of a deployment must agree.',
+    defaultText: 'tern',
+    parse: prefix(/^[\x21-\x7e]{1,255}$/, '1–255 printable ASCII characters'),
+  },
+  TERN_AUTH_AUDIENCE: {
+    name: 'TERN_AUTH_AUDIENCE',
+    description: 'Audience (`aud`) of access tokens.',
+    defaultText: 'tern-api',
+    parse: prefix(/^[\x21-\x7e]{1,255}$/, '1–255 printable ASCII characters'),
+  },
+  TERN_AUTH_ACCESS_TOKEN_TTL: {
+    name: 'TERN_AUTH_ACCESS_TOKEN_TTL',
+    description: 'Lifetime of an access token, seconds.',
+    defaultText: '900',
+    parse: integer(30, 86_400),
+  },
+  TERN_AUTH_SESSION_TTL: {
+    name: 'TERN_AUTH_SESSION_TTL',
+    description: 'A session (and its refresh token) unused this long, seconds, expires.',
+    defaultText: '2592000',
+    parse: integer(300, 400 * 86_400),
+  },
+  TERN_AUTH_REFRESH_GRACE_MS: {
+    name: 'TERN_AUTH_REFRESH_GRACE_MS',
+    description:
+      'A refresh token presented again this soon after it rotated gets the same successor pair instead of revoking the session.',
+    defaultText: '10000',
+    parse: integer(0, 120_000),
+  },
+  TERN_AUTH_KEY_ROTATION_DAYS: {
+    name: 'TERN_AUTH_KEY_ROTATION_DAYS',
+    description: 'Days a generated signing key signs before a new one takes over (old keys keep verifying).',
+    defaultText: '30',
+    parse: integer(1, 3650),
+  },
+  TERN_AUTH_SIGNING_KEYS: {
+    name: 'TERN_AUTH_SIGNING_KEYS',
+    description:
+      'JSON array of private Ed25519 JWKs (with kid); the first signs, all verify. Unset: generated and kept in the store.',
+    secret: true,
+    parse: opaqueSecret(65_536),
+  },
+  TERN_AUTH_JWKS_URL: {
+    name: 'TERN_AUTH_JWKS_URL',
+    description:
+      "Where a process that does not host auth fetches the public keys to verify access tokens (auth's /.well-known/jwks.json).",
+    parse: url(['http:', 'https:']),
+  },
+  TERN_AUTH_LINK_URL: {
+    name: 'TERN_AUTH_LINK_URL',
+    description:
+      'Base of the links in verification and reset mails (your app or web page); the token is appended as ?token=…',
+    parse: url(['http:', 'https:', 'app:']),
+  },
+  TERN_AUTH_APPLE_CLIENT_IDS: {
+    name: 'TERN_AUTH_APPLE_CLIENT_IDS',
+    description:
+      'Comma-separated Apple client ids (bundle / services ids); unset disables Sign in with Apple.',
+    parse: identifiers,
+  },
+  TERN_AUTH_APPLE_JWKS_URL: {
+    name: 'TERN_AUTH_APPLE_JWKS_URL',
+    description: "Apple's ID token keys.",
+    defaultText: 'https://appleid.apple.com/auth/keys',
+    parse: url(['http:', 'https:']),
+  },
+  TERN_AUTH_GOOGLE_CLIENT_IDS: {
+    name: 'TERN_AUTH_GOOGLE_CLIENT_IDS',
+    description: 'Comma-separated Google OAuth client ids; unset disables Sign in with Google.',
+    parse: identifiers,
+  },
+  TERN_AUTH_GOOGLE_JWKS_URL: {
+    name: 'TERN_AUTH_GOOGLE_JWKS_URL',
+    description: "Google's ID token keys.",
+    defaultText: 'https://www.googleapis.com/oauth2/v3/certs',
+    parse: url(['http:', 'https:']),
+  },
+  TERN_AUTH_ARGON2_MEMORY_KIB: {
+    name: 'TERN_AUTH_ARGON2_MEMORY_KIB',
+    description: 'argon2id memory cost, KiB (OWASP: 19456 with 2 iterations).',
+    defaultText: '19456',
+    parse: integer(8 * 1024, 1024 * 1024),
+  },
+  TERN_AUTH_ARGON2_ITERATIONS: {
+    name: 'TERN_AUTH_ARGON2_ITERATIONS',
+    description: 'argon2id time cost (iterations).',
+    defaultText: '2',
+    parse: integer(1, 20),
+  },
+  TERN_AUTH_HASH_CONCURRENCY: {
+    name: 'TERN_AUTH_HASH_CONCURRENCY',
+    description: 'Password hashes computed at once (on the thread pool); more wait in a bounded line.',
+    defaultText: 'number of CPU cores',
+    parse: integer(1, 256),
+  },
+  TERN_MAIL_URL: {
+    name: 'TERN_MAIL_URL',
+    description:
+      'SMTP server (smtp://user:pass@host:587, smtps:// for TLS); unset records mail to <data dir>/mail.jsonl.',
+    secret: true,
+    parse: url(['smtp:', 'smtps:']),
+  },
+  TERN_MAIL_FROM: {
+    name: 'TERN_MAIL_FROM',
+    description: 'Sender of the mail Tern sends.',
+    defaultText: 'no-reply@tern.localhost',
+    parse: mailbox,
+  },
 } satisfies Record<string, ConfigKey<unknown>>;
 
 type Keys = typeof CONFIG_KEYS;
@@ -187,6 +310,8 @@ export function loadConfig(options: LoadConfigOptions): TernConfig {
   const redisUrl = get('REDIS_URL');
   const natsUrl = get('NATS_URL');
   const redisKeyPrefix = get('TERN_REDIS_KEY_PREFIX') ?? 'tern:';
+  const mailUrl = get('TERN_MAIL_URL');
+  const mailFrom = get('TERN_MAIL_FROM') ?? 'no-reply@tern.localhost';
 
   const config: TernConfig = {
     port: get('PORT') ?? 8080,
@@ -212,6 +337,33 @@ export function loadConfig(options: LoadConfigOptions): TernConfig {
     rateLimit: redisUrl
       ? { kind: 'redis', url: redisUrl, keyPrefix: `${redisKeyPrefix}rl:` }
       : { kind: 'memory', maxKeys: 100_000 },
+    auth: {
+      issuer: get('TERN_AUTH_ISSUER') ?? 'tern',
+      audience: get('TERN_AUTH_AUDIENCE') ?? 'tern-api',
+      accessTokenTtlSeconds: get('TERN_AUTH_ACCESS_TOKEN_TTL') ?? 900,
+      sessionTtlSeconds: get('TERN_AUTH_SESSION_TTL') ?? 30 * 86_400,
+      refreshGraceMs: get('TERN_AUTH_REFRESH_GRACE_MS') ?? 10_000,
+      keyRotationDays: get('TERN_AUTH_KEY_ROTATION_DAYS') ?? 30,
+      signingKeys: get('TERN_AUTH_SIGNING_KEYS') as Secret | undefined,
+      jwksUrl: get('TERN_AUTH_JWKS_URL'),
+      linkUrl: get('TERN_AUTH_LINK_URL'),
+      apple: {
+        clientIds: get('TERN_AUTH_APPLE_CLIENT_IDS') ?? [],
+        jwksUrl: get('TERN_AUTH_APPLE_JWKS_URL') ?? 'https://appleid.apple.com/auth/keys',
+      },
+      google: {
+        clientIds: get('TERN_AUTH_GOOGLE_CLIENT_IDS') ?? [],
+        jwksUrl: get('TERN_AUTH_GOOGLE_JWKS_URL') ?? 'https://www.googleapis.com/oauth2/v3/certs',
+      },
+      argon2: {
+        memoryKiB: get('TERN_AUTH_ARGON2_MEMORY_KIB') ?? 19_456,
+        iterations: get('TERN_AUTH_ARGON2_ITERATIONS') ?? 2,
+      },
+      hashConcurrency: get('TERN_AUTH_HASH_CONCURRENCY') ?? Math.max(1, availableParallelism()),
+    },
+    mail: mailUrl
+      ? { kind: 'smtp', url: mailUrl, from: mailFrom }
+      : { kind: 'recording', file: resolve(dataDir, 'mail.jsonl'), from: mailFrom },
   };
   if (databaseUrl && !raw.TERN_ADMIN_KEY) {
     issues.push({

@@ -1,5 +1,14 @@
-export type { MailConfig, MailMessage, Mailer, RecordedMail, SentMail } from './mailer';
+export type {
+  MailConfig,
+  MailMessage,
+  MailTransport,
+  Mailer,
+  RecordedMail,
+  RecordingMailer,
+  SentMail,
+  SmtpMailer,
+} from './mailer';
 export { createMailer } from './create-mailer';
-export { createRecordingMailer, type RecordingMailer } from './recording-mailer';
+export { createRecordingMailer } from './recording-mailer';
 export { createSmtpMailer } from './smtp-mailer';
 export { validateMessage } from './mail-message';

@@ -17,13 +17,28 @@ export interface RecordedMail extends MailMessage {
   sentAt: string;
 }
 
-export interface Mailer {
+/** What every transport does. */
+export interface MailTransport {
   readonly kind: 'recording' | 'smtp';
   /** Resolves once the transport accepted the message (SMTP 250, or durably recorded). */
   send(message: MailMessage): Promise<SentMail>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }
+
+/** The embedded transport can also show what it recorded. */
+export interface RecordingMailer extends MailTransport {
+  readonly kind: 'recording';
+  /** The most recent messages, newest last, optionally only those to one address. */
+  list(options?: { to?: string; limit?: number }): Promise<RecordedMail[]>;
+}
+
+export interface SmtpMailer extends MailTransport {
+  readonly kind: 'smtp';
+}
+
+/** A transport, discriminated by `kind` so the recording one's `list` is reachable where it exists. */
+export type Mailer = RecordingMailer | SmtpMailer;
 
 /**
  * `recording`: the embedded default, appending every message to a JSON-lines file in the data

@@ -4,12 +4,7 @@ import { appendFile, open, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { counter, type Telemetry } from '@tern/telemetry';
 import { validateFrom, validateMessage } from './mail-message';
-import type { MailMessage, Mailer, RecordedMail, SentMail } from './mailer';
-
-export interface RecordingMailer extends Mailer {
-  /** The most recent messages, newest last, optionally only those to one address. */
-  list(options?: { to?: string; limit?: number }): Promise<RecordedMail[]>;
-}
+import type { MailMessage, RecordedMail, RecordingMailer, SentMail } from './mailer';
 
 /**
  * The embedded transport: nothing leaves the machine. Each message is appended as one JSON line

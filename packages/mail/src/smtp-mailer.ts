@@ -2,13 +2,13 @@ import nodemailer from 'nodemailer';
 import { TernError } from '@tern/errors';
 import { counter, summarizeError, type Telemetry } from '@tern/telemetry';
 import { validateFrom, validateMessage } from './mail-message';
-import type { MailMessage, Mailer, SentMail } from './mailer';
+import type { MailMessage, SentMail, SmtpMailer } from './mailer';
 
 /**
  * SMTP through nodemailer, pooled. A refusal by the server (5xx) is permanent and says so; a
  * connection failure or 4xx is retryable, so the job that sends it backs off and tries again.
  */
-export function createSmtpMailer(config: { url: string; from: string }, telemetry: Telemetry): Mailer {
+export function createSmtpMailer(config: { url: string; from: string }, telemetry: Telemetry): SmtpMailer {
   const from = validateFrom(config.from);
   const transport = nodemailer.createTransport(
     config.url.includes('?') ? `${config.url}&pool=true` : `${config.url}?pool=true`,

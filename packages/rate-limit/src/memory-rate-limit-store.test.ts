@@ -33,6 +33,39 @@ void test('the memory store counts allowed and denied decisions', async () => {
   await assert.rejects(store.consume('k', policy));
 });
 
+void test('the memory store keeps backoff keys in their own LRU, bounded by maxKeys', async () => {
+  const store = createMemoryRateLimitStore({ maxKeys: 2 }, quietTelemetry());
+  const policy = { freeFailures: 0, baseDelayMs: 1_000, maxDelayMs: 1_000, forgetAfterMs: 60_000 };
+  await store.recordFailure('a', policy);
+  await store.recordFailure('b', policy);
+  // A flood of consume keys does not evict failure counts.
+  for (const key of ['x', 'y', 'z']) await store.consume(key, { limit: 1, windowMs: 60_000 });
+  assert.equal((await store.backoffState('a', policy)).failures, 1);
+  await store.recordFailure('c', policy);
+  assert.equal((await store.backoffState('b', policy)).failures, 0, 'b was evicted');
+  assert.equal((await store.backoffState('a', policy)).failures, 1);
+  await store.close();
+  await assert.rejects(store.recordFailure('a', policy));
+  await assert.rejects(store.backoffState('a', policy));
+  await assert.rejects(store.clearFailures('a'));
+});
+
+void test('the memory store counts recorded failures and blocked checks', async () => {
+  const telemetry = quietTelemetry();
+  const store = await createRateLimitStore({ kind: 'memory', maxKeys: 10 }, telemetry);
+  const policy = { freeFailures: 1, baseDelayMs: 60_000, maxDelayMs: 60_000, forgetAfterMs: 60_000 };
+  await store.backoffState('k', policy);
+  await store.recordFailure('k', policy);
+  await store.backoffState('k', policy);
+  await store.recordFailure('k', policy);
+  await store.backoffState('k', policy);
+  await store.backoffState('k', policy);
+  const text = await telemetry.metrics.metrics();
+  assert.match(text, /tern_rate_limit_backoff_total\{store="memory",result="recorded"\} 2/);
+  assert.match(text, /tern_rate_limit_backoff_total\{store="memory",result="blocked"\} 2/);
+  await store.close();
+});
+
 void test('the memory store rejects a maxKeys that is not a positive integer', () => {
   assert.throws(() => createMemoryRateLimitStore({ maxKeys: 0 }, quietTelemetry()), RangeError);
 });

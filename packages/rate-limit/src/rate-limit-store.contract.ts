@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { RateLimitPolicy, RateLimitStore } from './rate-limit-store';
+import { waitFor } from '@tern/testing';
+import type { BackoffPolicy, BackoffState, RateLimitPolicy, RateLimitStore } from './rate-limit-store';
 
 export interface OpenedRateLimitStore {
   store: RateLimitStore;
@@ -10,6 +12,13 @@ export interface OpenedRateLimitStore {
 
 // Long enough that no token refills while a test runs on a loaded machine.
 const SLOW: RateLimitPolicy = { limit: 5, windowMs: 60_000 };
+// Delays long enough that no block lapses while a test runs on a loaded machine: 1 s, 2 s, 4 s, 8 s cap.
+const BACKOFF: BackoffPolicy = {
+  freeFailures: 2,
+  baseDelayMs: 1_000,
+  maxDelayMs: 8_000,
+  forgetAfterMs: 60_000,
+};
 // libuv timers can fire a millisecond before the clock the store reads has moved on.
 const TIMER_SLACK_MS = 5;
 
@@ -140,12 +149,173 @@ export function runRateLimitStoreContract(
     );
 
     await t.test(
+      'free failures impose no delay, then each further failure doubles it',
+      withStore(async (store) => {
+        assert.deepEqual(await store.recordFailure('user', BACKOFF), { failures: 1, retryAfterMs: 0 });
+        assert.deepEqual(await store.recordFailure('user', BACKOFF), { failures: 2, retryAfterMs: 0 });
+        for (const [failures, delayMs] of [
+          [3, 1_000],
+          [4, 2_000],
+          [5, 4_000],
+        ] as const) {
+          const state = await store.recordFailure('user', BACKOFF);
+          assert.equal(state.failures, failures);
+          assertDelay(state, delayMs);
+          assertDelay(await store.backoffState('user', BACKOFF), delayMs);
+        }
+      }),
+    );
+
+    await t.test(
+      'the delay is capped at maxDelayMs',
+      withStore(async (store) => {
+        let state: BackoffState = { failures: 0, retryAfterMs: 0 };
+        for (let i = 0; i < 40; i++) state = await store.recordFailure('user', BACKOFF);
+        assert.equal(state.failures, 40);
+        assertDelay(state, 8_000);
+        // A base delay above the cap: the very first delay is already capped.
+        const steep = { freeFailures: 0, baseDelayMs: 5_000, maxDelayMs: 3_000, forgetAfterMs: 60_000 };
+        assertDelay(await store.recordFailure('steep', steep), 3_000);
+      }),
+    );
+
+    await t.test(
+      'backoffState reads without changing the state',
+      withStore(async (store) => {
+        assert.deepEqual(await store.backoffState('user', BACKOFF), { failures: 0, retryAfterMs: 0 });
+        for (let i = 0; i < 3; i++) await store.recordFailure('user', BACKOFF);
+        for (let i = 0; i < 5; i++) {
+          const state = await store.backoffState('user', BACKOFF);
+          assert.equal(state.failures, 3);
+          assertDelay(state, 1_000);
+        }
+        const next = await store.recordFailure('user', BACKOFF);
+        assert.equal(next.failures, 4);
+        assertDelay(next, 2_000);
+      }),
+    );
+
+    await t.test(
+      'clearFailures forgets the failures of a key, and only of that key',
+      withStore(async (store) => {
+        for (let i = 0; i < 4; i++) await store.recordFailure('user', BACKOFF);
+        for (let i = 0; i < 3; i++) await store.recordFailure('other', BACKOFF);
+        await store.clearFailures('user');
+        await store.clearFailures('never-failed');
+        assert.deepEqual(await store.backoffState('user', BACKOFF), { failures: 0, retryAfterMs: 0 });
+        assert.deepEqual(await store.recordFailure('user', BACKOFF), { failures: 1, retryAfterMs: 0 });
+        assert.equal((await store.backoffState('other', BACKOFF)).failures, 3);
+      }),
+    );
+
+    await t.test(
+      'failures are counted per key',
+      withStore(async (store) => {
+        for (let i = 0; i < 3; i++) await store.recordFailure('a', BACKOFF);
+        assert.deepEqual(await store.backoffState('b', BACKOFF), { failures: 0, retryAfterMs: 0 });
+        assert.deepEqual(await store.recordFailure('b', BACKOFF), { failures: 1, retryAfterMs: 0 });
+        assert.equal((await store.backoffState('a', BACKOFF)).failures, 3);
+      }),
+    );
+
+    await t.test(
+      'backoff failures and consume use separate state for the same key',
+      withStore(async (store) => {
+        for (let i = 0; i < 4; i++) await store.recordFailure('login:ada', BACKOFF);
+        assert.deepEqual(pick(await store.consume('login:ada', SLOW)), [true, 4]);
+        for (let i = 0; i < 4; i++) await store.consume('login:ada', SLOW);
+        assert.deepEqual(pick(await store.consume('login:ada', SLOW)), [false, 0]);
+        const state = await store.backoffState('login:ada', BACKOFF);
+        assert.equal(state.failures, 4);
+        assertDelay(state, 2_000);
+        await store.clearFailures('login:ada');
+        assert.deepEqual(pick(await store.consume('login:ada', SLOW)), [false, 0]);
+      }),
+    );
+
+    await t.test(
+      'once the delay has passed an attempt is allowed again, and the failures still count',
+      withStore(async (store) => {
+        const policy = { freeFailures: 1, baseDelayMs: 100, maxDelayMs: 1_000, forgetAfterMs: 60_000 };
+        await store.recordFailure('user', policy);
+        const blocked = await store.recordFailure('user', policy);
+        assertDelay(blocked, 100);
+        await sleep(blocked.retryAfterMs + TIMER_SLACK_MS);
+        assert.deepEqual(await store.backoffState('user', policy), { failures: 2, retryAfterMs: 0 });
+        assertDelay(await store.recordFailure('user', policy), 200);
+      }),
+    );
+
+    await t.test(
+      'a key with no new failure for forgetAfterMs forgets its failures',
+      withStore(async (store) => {
+        const policy = { freeFailures: 0, baseDelayMs: 50, maxDelayMs: 100, forgetAfterMs: 200 };
+        const started = performance.now();
+        await store.recordFailure('user', policy);
+        assert.equal((await store.recordFailure('user', policy)).failures, 2);
+        await waitFor(async () => (await store.backoffState('user', policy)).failures === 0, {
+          timeoutMs: 3_000,
+          intervalMs: 20,
+          what: 'the failures to be forgotten',
+        });
+        const elapsed = performance.now() - started;
+        assert.ok(elapsed >= 200 - TIMER_SLACK_MS, `forgotten after ${elapsed} ms`);
+        assert.deepEqual(await store.recordFailure('user', policy), { failures: 1, retryAfterMs: 50 });
+      }),
+    );
+
+    await t.test(
+      '100 concurrent failures on one key are each counted once',
+      withStore(async (store) => {
+        const states = await Promise.all(
+          Array.from({ length: 100 }, () => store.recordFailure('hot', BACKOFF)),
+        );
+        const counts = states.map((s) => s.failures).sort((a, b) => a - b);
+        assert.deepEqual(
+          counts,
+          Array.from({ length: 100 }, (_, i) => i + 1),
+        );
+        assert.equal((await store.backoffState('hot', BACKOFF)).failures, 100);
+      }),
+    );
+
+    await t.test(
+      'an invalid backoff policy is rejected and changes nothing',
+      withStore(async (store) => {
+        const invalid: BackoffPolicy[] = [
+          { ...BACKOFF, freeFailures: -1 },
+          { ...BACKOFF, freeFailures: 1.5 },
+          { ...BACKOFF, baseDelayMs: 0 },
+          { ...BACKOFF, baseDelayMs: Number.NaN },
+          { ...BACKOFF, maxDelayMs: -5 },
+          { ...BACKOFF, maxDelayMs: Number.POSITIVE_INFINITY },
+          { ...BACKOFF, forgetAfterMs: 0 },
+          { ...BACKOFF, forgetAfterMs: 2.5 },
+          { ...BACKOFF, forgetAfterMs: BACKOFF.maxDelayMs - 1 },
+        ];
+        for (const policy of invalid) {
+          await assert.rejects(store.recordFailure('k', policy), RangeError, JSON.stringify(policy));
+          await assert.rejects(store.backoffState('k', policy), RangeError, JSON.stringify(policy));
+        }
+        assert.deepEqual(await store.backoffState('k', BACKOFF), { failures: 0, retryAfterMs: 0 });
+      }),
+    );
+
+    await t.test(
       'ping resolves',
       withStore(async (store) => {
         await store.ping();
       }),
     );
   });
+}
+
+/** A block of `delayMs` was imposed moments ago: at most that long, and not much of it has passed. */
+function assertDelay(state: BackoffState, delayMs: number): void {
+  assert.ok(
+    state.retryAfterMs > delayMs * 0.75 && state.retryAfterMs <= delayMs,
+    `retryAfterMs ${state.retryAfterMs}, expected about ${delayMs}`,
+  );
 }
 
 function pick(decision: { allowed: boolean; remaining: number }): [boolean, number] {

@@ -66,6 +66,71 @@ void test('limiter state lives under the prefix and expires once the bucket is f
   }
 });
 
+void test('two gateway instances sharing redis see the same failure count for a key', async () => {
+  const keyPrefix = `${uniqueName('tern_test')}:`;
+  const first = await createRateLimitStore(
+    { kind: 'redis', url: TEST_REDIS_URL, keyPrefix },
+    quietTelemetry(),
+  );
+  const second = await createRateLimitStore(
+    { kind: 'redis', url: TEST_REDIS_URL, keyPrefix },
+    quietTelemetry(),
+  );
+  const policy = { freeFailures: 3, baseDelayMs: 1_000, maxDelayMs: 60_000, forgetAfterMs: 600_000 };
+  try {
+    const states = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? first : second).recordFailure('login:ada', policy)),
+    );
+    assert.deepEqual(
+      states.map((s) => s.failures).sort((a, b) => a - b),
+      Array.from({ length: 20 }, (_, i) => i + 1),
+    );
+    for (const store of [first, second]) {
+      const state = await store.backoffState('login:ada', policy);
+      assert.equal(state.failures, 20);
+      // Failure 20 is the 17th beyond the free ones: 1 s × 2^16 is above the 60 s cap.
+      assert.ok(
+        state.retryAfterMs > 50_000 && state.retryAfterMs <= 60_000,
+        `retryAfterMs ${state.retryAfterMs}`,
+      );
+    }
+    await first.clearFailures('login:ada');
+    assert.deepEqual(await second.backoffState('login:ada', policy), { failures: 0, retryAfterMs: 0 });
+  } finally {
+    await first.close();
+    await second.close();
+    await deleteRedisKeys(keyPrefix);
+  }
+});
+
+void test('backoff state lives under the prefix in its own namespace and expires after forgetAfterMs', async () => {
+  const keyPrefix = `${uniqueName('tern_test')}:`;
+  const telemetry = quietTelemetry();
+  const store = await createRedisRateLimitStore({ url: TEST_REDIS_URL, keyPrefix }, telemetry);
+  const policy = { freeFailures: 1, baseDelayMs: 1_000, maxDelayMs: 10_000, forgetAfterMs: 30_000 };
+  try {
+    await store.recordFailure('client', policy);
+    await store.recordFailure('client', policy);
+    await store.consume('client', { limit: 10, windowMs: 10_000 });
+    assert.deepEqual((await admin.keys(`${keyPrefix}*`)).sort(), [
+      `${keyPrefix}bo:client`,
+      `${keyPrefix}client`,
+    ]);
+    const ttl = await admin.pttl(`${keyPrefix}bo:client`);
+    assert.ok(ttl > 25_000 && ttl <= 30_000, `pttl ${ttl}`);
+    await store.backoffState('client', policy);
+    assert.ok((await admin.pttl(`${keyPrefix}bo:client`)) <= ttl, 'backoffState does not extend the expiry');
+    const text = await telemetry.metrics.metrics();
+    assert.match(text, /tern_rate_limit_backoff_total\{store="redis",result="recorded"\} 2/);
+    assert.match(text, /tern_rate_limit_backoff_total\{store="redis",result="blocked"\} 1/);
+    await store.clearFailures('client');
+    assert.deepEqual(await admin.keys(`${keyPrefix}*`), [`${keyPrefix}client`]);
+  } finally {
+    await store.close();
+    await deleteRedisKeys(keyPrefix);
+  }
+});
+
 void test('creating a redis rate limit store against an unreachable server rejects quickly', async () => {
   const started = Date.now();
   await assert.rejects(
@@ -75,7 +140,7 @@ void test('creating a redis rate limit store against an unreachable server rejec
   assert.ok(Date.now() - started < 2_000, `took ${Date.now() - started} ms`);
 });
 
-void test('while redis is down consume fails fast and is counted, and the store reconnects', async () => {
+void test('while redis is down consume and backoff calls fail fast and are counted, and the store reconnects', async () => {
   const proxy = await startTcpProxy({
     host: '127.0.0.1',
     port: Number(new URL(TEST_REDIS_URL).port || 6379),
@@ -87,19 +152,24 @@ void test('while redis is down consume fails fast and is counted, and the store 
     telemetry,
   );
   const policy = { limit: 5, windowMs: 60_000 };
+  const backoff = { freeFailures: 0, baseDelayMs: 1_000, maxDelayMs: 1_000, forgetAfterMs: 60_000 };
   try {
     assert.equal((await store.consume('k', policy)).remaining, 4);
     await proxy.stop();
 
     const started = Date.now();
     await assert.rejects(store.consume('k', policy));
+    await assert.rejects(store.recordFailure('k', backoff));
+    await assert.rejects(store.backoffState('k', backoff));
+    await assert.rejects(store.clearFailures('k'));
     await assert.rejects(store.ping());
     assert.ok(Date.now() - started < 1_000, `took ${Date.now() - started} ms`);
-    assert.match(await telemetry.metrics.metrics(), /tern_rate_limit_errors_total\{store="redis"\} 1/);
+    assert.match(await telemetry.metrics.metrics(), /tern_rate_limit_errors_total\{store="redis"\} 4/);
 
     await proxy.start();
     await waitFor(() => store.ping().then(() => true), { what: 'the store to reconnect' });
     assert.equal((await store.consume('k', policy)).remaining, 3);
+    assert.equal((await store.recordFailure('k', backoff)).failures, 1);
   } finally {
     await store.close();
     await proxy.close();

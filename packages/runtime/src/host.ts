@@ -3,6 +3,7 @@ import type { TernConfig } from '@tern/config';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createOutbox, createOutboxRelay, OUTBOX_MIGRATIONS, type OutboxRelay } from '@tern/outbox';
 import type { Consumer } from '@tern/queue';
+import { createAccessTokenVerifier, type AccessTokenVerifier } from '@tern/tokens';
 import { createLogger, createMetricsRegistry, type Logger, type Telemetry } from '@tern/telemetry';
 import { ensureAdminKey, type AdminKey } from './admin-key';
 import { createHttpApp, type HttpApp, type Readiness } from './http/create-http-app';
@@ -103,9 +104,11 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     }
     migrated = true;
 
+    const accessTokens = createProcessTokenVerifier(config, services, telemetry);
     const http = await createHttpApp({
       log,
       metrics,
+      ...(accessTokens ? { accessTokens } : {}),
       routes: services.flatMap((service) =>
         service.routes.map((route) => ({ service: service.name, route })),
       ),
@@ -187,6 +190,34 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     await release(true);
     throw error;
   }
+}
+
+/**
+ * How this process verifies user access tokens: with the keys of the auth service when it runs
+ * here, else from `TERN_AUTH_JWKS_URL`. Without either, only the admin key is accepted.
+ */
+function createProcessTokenVerifier(
+  config: TernConfig,
+  services: ServiceModule[],
+  telemetry: Telemetry,
+): AccessTokenVerifier | undefined {
+  const issuer = services.find((service) => service.accessTokenKeys);
+  const common = { issuer: config.auth.issuer, audience: config.auth.audience, telemetry };
+  if (issuer?.accessTokenKeys) {
+    return createAccessTokenVerifier({
+      ...common,
+      keys: { kind: 'provider', load: issuer.accessTokenKeys.bind(issuer) },
+    });
+  }
+  if (config.auth.jwksUrl) {
+    return createAccessTokenVerifier({ ...common, keys: { kind: 'remote', url: config.auth.jwksUrl } });
+  }
+  if (services.some((service) => service.routes.some((route) => route.access === 'user'))) {
+    telemetry.log.warn(
+      'user routes are hosted but no key source is configured: set TERN_AUTH_JWKS_URL or host the auth service here',
+    );
+  }
+  return undefined;
 }
 
 function selectServices(

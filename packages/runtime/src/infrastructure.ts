@@ -1,5 +1,6 @@
 import { createCache, type Cache } from '@tern/cache';
 import type { TernConfig } from '@tern/config';
+import { createMailer, type Mailer } from '@tern/mail';
 import { createQueue, type Queue } from '@tern/queue';
 import { createRateLimitStore, type RateLimitStore } from '@tern/rate-limit';
 import { createStore, type Store } from '@tern/store';
@@ -10,6 +11,8 @@ export interface Infrastructure {
   cache: Cache;
   queue: Queue;
   rateLimit: RateLimitStore;
+  /** Not probed by readiness: mail goes out through the queue, so an SMTP outage only delays it. */
+  mailer: Mailer;
 }
 
 /** Builds every adapter the config names. On failure, closes whatever was already open. */
@@ -39,7 +42,8 @@ export async function createInfrastructure(
   const cache = await open('cache', () => createCache(config.cache, telemetry));
   const queue = await open('queue', () => createQueue(config.queue, telemetry));
   const rateLimit = await open('rate-limit store', () => createRateLimitStore(config.rateLimit, telemetry));
-  return { store, cache, queue, rateLimit };
+  const mailer = await open('mail transport', () => createMailer(config.mail, telemetry));
+  return { store, cache, queue, rateLimit, mailer };
 }
 
 /** Closes in reverse order of dependence: nothing publishes or queries after its target closed. */
@@ -48,6 +52,7 @@ export async function closeInfrastructure(infrastructure: Infrastructure): Promi
     infrastructure.queue.close(),
     infrastructure.cache.close(),
     infrastructure.rateLimit.close(),
+    infrastructure.mailer.close(),
   ]);
   await infrastructure.store.close();
 }

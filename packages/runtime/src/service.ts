@@ -1,7 +1,9 @@
 import type { Static, TSchema } from '@sinclair/typebox';
+import type { JSONWebKeySet } from 'jose';
 import type { Cache } from '@tern/cache';
 import type { TernConfig } from '@tern/config';
 import type { Outbox } from '@tern/outbox';
+import type { Mailer } from '@tern/mail';
 import type { Queue, QueueMessage } from '@tern/queue';
 import type { RateLimitStore } from '@tern/rate-limit';
 import type { Migration, Store } from '@tern/store';
@@ -9,19 +11,38 @@ import type { Logger, Registry } from '@tern/telemetry';
 
 /** Who is calling. Verified before a handler runs; handlers never parse credentials themselves. */
 export type Identity =
-  { kind: 'anonymous' } | { kind: 'admin'; via: 'admin-key' } | { kind: 'user'; id: string; roles: string[] };
+  | { kind: 'anonymous' }
+  | { kind: 'admin'; via: 'admin-key' }
+  | {
+      kind: 'user';
+      id: string;
+      roles: string[];
+      /** The device session the access token belongs to. */
+      sessionId: string;
+      /** An anonymous account: signed in, but not yet linked to an email or provider. */
+      anonymous: boolean;
+      /** Custom claims set by an administrator. */
+      claims: Record<string, unknown>;
+    };
 
 /** Handed to every handler: the request's own state, never bolted onto a framework object. */
 export interface RequestContext {
   requestId: string;
   identity: Identity;
+  /** The client's address as this process sees it (the socket peer). */
+  ip: string;
+  userAgent: string | undefined;
   log: Logger;
   /** Aborted when the request times out or the client disconnects: pass it to slow work. */
   signal: AbortSignal;
 }
 
-/** Who may call a route. Deny by default: a route must say it is public. */
-export type Access = 'public' | 'admin';
+/**
+ * Who may call a route. Deny by default: a route must say it is public.
+ * `user`: any signed-in user (anonymous accounts included) or an administrator.
+ * `admin`: the admin credential, or a user whose roles include `admin`.
+ */
+export type Access = 'public' | 'user' | 'admin';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -104,6 +125,11 @@ export interface ServiceModule {
   start?(): Promise<void>;
   /** Called on shutdown after requests and consumers have drained. */
   stop?(): Promise<void>;
+  /**
+   * The public keys that verify access tokens, for a service that issues them (auth). The
+   * process verifies bearer tokens with these instead of fetching `TERN_AUTH_JWKS_URL`.
+   */
+  accessTokenKeys?(): Promise<JSONWebKeySet>;
 }
 
 /** Everything a service may use, built once per process by the host and passed in as one object. */
@@ -116,6 +142,7 @@ export interface ServiceDeps {
   queue: Queue;
   rateLimit: RateLimitStore;
   outbox: Outbox;
+  mailer: Mailer;
   process: ProcessInfo;
 }
 

@@ -20,6 +20,8 @@ export interface AccessTokenClaims {
   sid: string;
   /** Expiry, seconds since the epoch. */
   exp: number;
+  /** An anonymous account (not yet linked to an email or provider). */
+  anonymous: boolean;
   /** Custom claims set through the admin API. */
   claims: Record<string, unknown>;
 }
@@ -27,8 +29,13 @@ export interface AccessTokenClaims {
 export type KeySource =
   /** The auth service's `/.well-known/jwks.json`: fetched, cached, refetched on an unknown `kid`. */
   | { kind: 'remote'; url: string; cooldownMs?: number; timeoutMs?: number }
-  /** Keys in hand (the all-in-one process, where auth runs alongside). */
-  | { kind: 'local'; jwks: JSONWebKeySet };
+  /** Keys in hand. */
+  | { kind: 'local'; jwks: JSONWebKeySet }
+  /**
+   * Keys from a function, e.g. the auth service's key ring in the same process: loaded once,
+   * loaded again when a token names an unknown `kid` (at most once per `cooldownMs`).
+   */
+  | { kind: 'provider'; load: () => Promise<JSONWebKeySet>; cooldownMs?: number };
 
 export interface AccessTokenVerifierOptions {
   keys: KeySource;
@@ -46,7 +53,7 @@ export interface AccessTokenVerifier {
 }
 
 const MAX_TOKEN_LENGTH = 8192;
-const RESERVED = new Set(['sub', 'roles', 'sid', 'exp', 'iat', 'nbf', 'iss', 'aud', 'jti']);
+const RESERVED = new Set(['sub', 'roles', 'sid', 'anon', 'exp', 'iat', 'nbf', 'iss', 'aud', 'jti']);
 
 export const tokenErrors = {
   invalid: (detail = 'The access token is not valid.') =>
@@ -83,13 +90,7 @@ export const tokenErrors = {
  * token's header says, so `alg: none` and HMAC-with-the-public-key tricks fail.
  */
 export function createAccessTokenVerifier(options: AccessTokenVerifierOptions): AccessTokenVerifier {
-  const getKey: JWTVerifyGetKey =
-    options.keys.kind === 'remote'
-      ? createRemoteJWKSet(new URL(options.keys.url), {
-          cooldownDuration: options.keys.cooldownMs ?? 30_000,
-          timeoutDuration: options.keys.timeoutMs ?? 5_000,
-        })
-      : createLocalJWKSet(options.keys.jwks);
+  const getKey = keyResolver(options.keys);
   const cache = new LRUCache<string, AccessTokenClaims>({ max: options.cacheEntries ?? 10_000 });
   const outcomes = counter(
     options.telemetry.metrics,
@@ -119,7 +120,14 @@ export function createAccessTokenVerifier(options: AccessTokenVerifierOptions): 
         throw tokenErrors.invalid('The access token has malformed roles.');
       }
       const claims = Object.fromEntries(Object.entries(payload).filter(([name]) => !RESERVED.has(name)));
-      return { sub: payload.sub, sid: payload.sid, exp: payload.exp, roles, claims };
+      return {
+        sub: payload.sub,
+        sid: payload.sid,
+        exp: payload.exp,
+        roles,
+        anonymous: payload.anon === true,
+        claims,
+      };
     } catch (error) {
       if (error instanceof TernError) throw error;
       if (error instanceof joseErrors.JWTExpired) throw tokenErrors.expired();
@@ -151,6 +159,52 @@ export function createAccessTokenVerifier(options: AccessTokenVerifierOptions): 
         throw error;
       }
     },
+  };
+}
+
+function keyResolver(source: KeySource): JWTVerifyGetKey {
+  switch (source.kind) {
+    case 'remote':
+      return createRemoteJWKSet(new URL(source.url), {
+        cooldownDuration: source.cooldownMs ?? 30_000,
+        timeoutDuration: source.timeoutMs ?? 5_000,
+      });
+    case 'local':
+      return createLocalJWKSet(source.jwks);
+    case 'provider':
+      return providedKeys(source.load, source.cooldownMs ?? 1_000);
+    default: {
+      const unknown: never = source;
+      throw new Error(`unknown key source ${String((unknown as { kind?: unknown }).kind)}`);
+    }
+  }
+}
+
+/** Like jose's remote set, for keys that come from a function: reloaded on an unknown `kid`, rate limited. */
+function providedKeys(load: () => Promise<JSONWebKeySet>, cooldownMs: number): JWTVerifyGetKey {
+  let current: { getKey: JWTVerifyGetKey; loadedAt: number } | undefined;
+  let loading: Promise<JWTVerifyGetKey> | undefined;
+  const reload = () => {
+    loading ??= load()
+      .then((jwks) => {
+        const getKey = createLocalJWKSet(jwks);
+        current = { getKey, loadedAt: performance.now() };
+        return getKey;
+      })
+      .finally(() => {
+        loading = undefined;
+      });
+    return loading;
+  };
+  return async (header, token) => {
+    const getKey = current?.getKey ?? (await reload());
+    try {
+      return await getKey(header, token);
+    } catch (error) {
+      const stale = current === undefined || performance.now() - current.loadedAt >= cooldownMs;
+      if (!(error instanceof joseErrors.JWKSNoMatchingKey) || !stale) throw error;
+      return (await reload())(header, token);
+    }
   };
 }
 

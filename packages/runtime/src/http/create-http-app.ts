@@ -9,8 +9,9 @@ import FindMyWay, { type HTTPMethod } from 'find-my-way';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { Secret } from '@tern/config';
-import { runtimeErrors, type TernError } from '@tern/errors';
+import { runtimeErrors, TernError } from '@tern/errors';
 import type { Logger, Registry } from '@tern/telemetry';
+import type { AccessTokenVerifier } from '@tern/tokens';
 import type { Identity, RequestContext, Route } from '../service';
 import { createIdentityResolver } from './admin-auth';
 import { createHttpMetrics } from './http-metrics';
@@ -27,6 +28,8 @@ export interface HttpAppOptions {
   metrics: Registry;
   routes: readonly { service: string; route: Route }[];
   adminKey: Secret;
+  /** Verifies user access tokens; without one, only the admin key is accepted. */
+  accessTokens?: AccessTokenVerifier;
   bodyLimitBytes: number;
   requestTimeoutMs: number;
   version: string;
@@ -50,7 +53,7 @@ const METHODS: HTTPMethod[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 
 export async function createHttpApp(options: HttpAppOptions): Promise<HttpApp> {
   const { log, bodyLimitBytes } = options;
   const identities = new WeakMap<FastifyRequest, Identity>();
-  const resolveIdentity = createIdentityResolver(options.adminKey);
+  const resolveIdentity = createIdentityResolver(options.adminKey, options.accessTokens);
   const httpMetrics = createHttpMetrics(options.metrics);
   const knownRoutes = FindMyWay({ ignoreTrailingSlash: true });
   let shuttingDown = false;
@@ -190,11 +193,17 @@ export async function createHttpApp(options: HttpAppOptions): Promise<HttpApp> {
       },
       // Authenticate before the body is read, so a refused caller costs no parsing.
       onRequest: async (request) => {
-        const resolved = resolveIdentity(request.headers.authorization);
-        // A public route serves anyone: credentials it cannot verify are ignored, not refused.
-        if (resolved === 'invalid' && route.access !== 'public') throw runtimeErrors.unauthorized();
-        const identity: Identity = resolved === 'invalid' ? { kind: 'anonymous' } : resolved;
-        if (route.access === 'admin' && identity.kind !== 'admin') {
+        let identity: Identity;
+        try {
+          const resolved = await resolveIdentity(request.headers.authorization);
+          if (resolved === 'invalid') throw runtimeErrors.unauthorized();
+          identity = resolved;
+        } catch (error) {
+          // A public route serves anyone: credentials it cannot verify are ignored, not refused.
+          if (route.access !== 'public' || isDependencyFailure(error)) throw error;
+          identity = { kind: 'anonymous' };
+        }
+        if (!allows(route.access, identity)) {
           throw identity.kind === 'anonymous' ? runtimeErrors.unauthorized() : runtimeErrors.forbidden();
         }
         identities.set(request, identity);
@@ -208,6 +217,8 @@ export async function createHttpApp(options: HttpAppOptions): Promise<HttpApp> {
         const ctx: RequestContext = {
           requestId: request.id,
           identity: identities.get(request) ?? { kind: 'anonymous' },
+          ip: request.ip,
+          userAgent: request.headers['user-agent']?.slice(0, 512),
           log: (request.log as Logger).child({ component: service }),
           signal: abort.signal,
         };
@@ -234,6 +245,26 @@ export async function createHttpApp(options: HttpAppOptions): Promise<HttpApp> {
       shuttingDown = true;
     },
   };
+}
+
+function allows(access: Route['access'], identity: Identity): boolean {
+  switch (access) {
+    case 'public':
+      return true;
+    case 'user':
+      return identity.kind !== 'anonymous';
+    case 'admin':
+      return identity.kind === 'admin' || (identity.kind === 'user' && identity.roles.includes('admin'));
+    default: {
+      const unknown: never = access;
+      throw new Error(`unknown access level ${String(unknown)}`);
+    }
+  }
+}
+
+/** Keys that cannot be fetched are an outage to report (503), not bad credentials to ignore. */
+function isDependencyFailure(error: unknown): boolean {
+  return error instanceof TernError && error.status >= 500;
 }
 
 async function withTimeout<T>(work: Promise<T>, timeoutMs: number, onTimeout: () => Error): Promise<T> {

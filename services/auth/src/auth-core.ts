@@ -1,0 +1,71 @@
+import type { Identity, RequestContext, ServiceDeps } from '@tern/runtime';
+import { runtimeErrors } from '@tern/errors';
+import type { AccessTokenIssuer } from './access-token-issuer';
+import { authErrors } from './auth-errors';
+import type { AuditActor, AuditLog } from './audit-log';
+import type { LoginThrottle } from './login-throttle';
+import type { IdTokenVerifier, OAuthProvider } from './oauth/id-token-verifier';
+import type { PasswordHasher } from './password-hasher';
+import type { SessionStore } from './session-store';
+import type { SigningKeyRing } from './signing-key-ring';
+import { publicUser, type User } from './user-store';
+
+/** Everything the auth routes share, built once by createAuthService. */
+export interface AuthCore {
+  deps: ServiceDeps;
+  hasher: PasswordHasher;
+  keys: SigningKeyRing;
+  issuer: AccessTokenIssuer;
+  sessions: SessionStore;
+  throttle: LoginThrottle;
+  audit: AuditLog;
+  oauth: Partial<Record<OAuthProvider, IdTokenVerifier>>;
+}
+
+export function actorOf(ctx: RequestContext): AuditActor {
+  return { ip: ctx.ip, userAgent: ctx.userAgent, requestId: ctx.requestId };
+}
+
+/** The signed-in user of a `user` route (the runtime has already refused everyone else). */
+export function signedInUser(identity: Identity): Extract<Identity, { kind: 'user' }> {
+  if (identity.kind !== 'user')
+    throw runtimeErrors.forbidden('This needs a user access token, not the admin key.');
+  return identity;
+}
+
+/**
+ * Like signedInUser, and the token's session must still be live: auth's own session routes
+ * honour a logout at once, while other services trust the token until it expires (minutes).
+ */
+export async function liveSession(core: AuthCore, identity: Identity) {
+  const user = signedInUser(identity);
+  if (!(await core.sessions.isLive(core.deps.store, user.id, user.sessionId)))
+    throw authErrors.sessionEnded();
+  return user;
+}
+
+/** The answer to every sign-in: the user and a fresh token pair. */
+export async function signedInBody(
+  core: AuthCore,
+  user: User,
+  session: { sessionId: string; refreshToken: string },
+  at?: { issuedAt: number; kid: string },
+) {
+  const access = await core.issuer.issue(
+    {
+      userId: user.id,
+      sessionId: session.sessionId,
+      roles: user.roles,
+      anonymous: user.anonymous,
+      claims: user.claims,
+    },
+    at,
+  );
+  return {
+    user: publicUser(user),
+    accessToken: access.token,
+    refreshToken: session.refreshToken,
+    tokenType: 'Bearer' as const,
+    expiresIn: access.expiresIn,
+  };
+}

@@ -1,0 +1,67 @@
+import type { AuthConfig } from '@tern/config';
+import type { Mailer } from '@tern/mail';
+import type { QueueConsumer } from '@tern/runtime';
+import type { Store } from '@tern/store';
+import { oneTimeTokenStore, ONE_TIME_TOKEN_TTL_MS, type OneTimePurpose } from './one-time-token-store';
+import { userStore } from './user-store';
+
+export const AUTH_MAIL_TOPIC = 'auth.mail';
+
+/** What goes through the queue: who to mail and why, never the token itself. */
+export interface AuthMailRequest {
+  purpose: OneTimePurpose;
+  userId: string;
+  email: string;
+}
+
+/**
+ * Sends verification and reset mails from the queue. The token is made here, at send time, so
+ * no usable token ever sits in the outbox or the queue; a redelivery makes a fresh token and
+ * retires the previous one, so only the newest mail's link works.
+ */
+export function createAuthMailConsumer(deps: {
+  store: Store;
+  mailer: Mailer;
+  config: AuthConfig;
+}): QueueConsumer<AuthMailRequest> {
+  return {
+    topic: AUTH_MAIL_TOPIC,
+    concurrency: 4,
+    maxDeliveries: 8,
+    async handle(message, ctx) {
+      const request = message.payload;
+      const user = await userStore.byId(deps.store, request.userId);
+      // The address changed or the account is gone since the request: the mail is moot.
+      if (!user || user.email !== request.email || user.disabled) {
+        ctx.log.info({ purpose: request.purpose }, 'auth mail dropped: the account no longer matches');
+        return;
+      }
+      if (request.purpose === 'verify-email' && user.emailVerified) return;
+      const token = await deps.store.transaction((tx) =>
+        oneTimeTokenStore.issue(tx, request.purpose, user.id, request.email),
+      );
+      await deps.mailer.send(render(request.purpose, request.email, token, deps.config.linkUrl));
+      ctx.log.info({ purpose: request.purpose }, 'auth mail sent');
+    },
+  };
+}
+
+function render(purpose: OneTimePurpose, to: string, token: string, linkUrl: string | undefined) {
+  const hours = Math.round(ONE_TIME_TOKEN_TTL_MS[purpose] / 3_600_000);
+  const link = linkUrl
+    ? `${linkUrl}${linkUrl.includes('?') ? '&' : '?'}purpose=${purpose}&token=${token}`
+    : undefined;
+  const how = link ? `Open this link:\n\n  ${link}\n\nor enter this code` : 'Enter this code';
+  if (purpose === 'verify-email') {
+    return {
+      to,
+      subject: 'Confirm your email address',
+      text: `${how} in the app to confirm your email address:\n\n  ${token}\n\nIt works once and expires in ${hours} hours. If you did not sign up, ignore this mail.\n`,
+    };
+  }
+  return {
+    to,
+    subject: 'Reset your password',
+    text: `${how} in the app to choose a new password:\n\n  ${token}\n\nIt works once and expires in ${hours} hour${hours === 1 ? '' : 's'}. Resetting signs you out everywhere. If you did not ask for this, ignore this mail: your password is unchanged.\n`,
+  };
+}
