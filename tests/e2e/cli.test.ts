@@ -63,6 +63,41 @@ describe('the tern CLI', () => {
     assert.equal(await second.stop('SIGINT'), 0, second.stderr.join(''));
   });
 
+  it('serves auth on embedded defaults: a verification code sent after sign-up can be read with `tern mail`', async () => {
+    const dir = dataDir();
+    const tern = await spawnTern(['start', '--port', '0'], { TERN_DATA_DIR: dir });
+    try {
+      const signup = await fetch(`${tern.url}/v1/auth/signup`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ email: 'cli-reader@example.com', password: 'correct horse' }),
+      });
+      assert.equal(signup.status, 201);
+      const { accessToken } = (await signup.json()) as { accessToken: string };
+      const requested = await fetch(`${tern.url}/v1/auth/verify-email/request`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${accessToken}` },
+      });
+      assert.equal(requested.status, 202);
+      let printed = '';
+      for (let attempt = 0; attempt < 50 && !/Confirm your email/.test(printed); attempt++) {
+        printed = (await runTern(['mail', '--to', 'CLI-Reader@example.com'], { TERN_DATA_DIR: dir })).stdout;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      assert.match(printed, /to cli-reader@example\.com/);
+      const code = /\n {2}([A-Za-z0-9_-]{43})\n/.exec(printed)?.[1];
+      assert.ok(code, printed);
+      const confirmed = await fetch(`${tern.url}/v1/auth/verify-email/confirm`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ token: code }),
+      });
+      assert.equal(confirmed.status, 200);
+    } finally {
+      assert.equal(await tern.stop('SIGTERM'), 0, tern.stderr.join(''));
+    }
+  });
+
   it('hosts a single service with --service and refuses an unknown one', async () => {
     const dir = dataDir();
     const tern = await spawnTern(['start', '--service', 'system', '--port', '0'], { TERN_DATA_DIR: dir });

@@ -4,6 +4,7 @@ import type { ServiceDefinition } from '@tern/runtime';
 import { defaultCatalog } from './catalog';
 import { printAdminKey } from './commands/admin-key';
 import { printConfig } from './commands/config';
+import { printMail } from './commands/mail';
 import { startCommand } from './commands/start';
 
 export interface CliOptions {
@@ -20,6 +21,8 @@ Commands:
                                             --port 0 picks a free port and prints it.
   admin-key                                 Print the admin key generated in the data dir.
   config                                    Print the configuration reference and the current values.
+  mail [--to <address>] [--limit <n>]       Print the mail the embedded transport recorded (sign-up and
+                                            reset codes), newest last.
   services                                  List the services this program can host.
   help                                      Show this text.
 
@@ -53,6 +56,14 @@ export async function runCli(argv: string[], options: CliOptions = {}): Promise<
         return printAdminKey(loadConfig({ env }), out, err);
       case 'config':
         return printConfig(env, out, err);
+      case 'mail': {
+        const limit = parsed.limit === undefined ? 20 : Number(parsed.limit);
+        if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
+          err('tern: --limit must be a whole number from 1 to 1000');
+          return 2;
+        }
+        return await printMail(loadConfig({ env }), { to: parsed.to, limit }, out, err);
+      }
       case 'services':
         for (const definition of catalog) out(definition.name);
         return 0;
@@ -81,9 +92,11 @@ function parseFlags(args: string[]) {
     options: {
       service: { type: 'string', multiple: true, short: 's' },
       port: { type: 'string', short: 'p' },
+      to: { type: 'string' },
+      limit: { type: 'string' },
     },
     allowPositionals: false,
     strict: true,
   });
-  return { service: values.service ?? [], port: values.port };
+  return { service: values.service ?? [], port: values.port, to: values.to, limit: values.limit };
 }

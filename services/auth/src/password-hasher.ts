@@ -48,7 +48,9 @@ parentPort.on('message', (job) => {
     const result = job.op === 'hash' ? argon2.hashSync(job.password, options) : argon2.verifySync(job.hash, job.password);
     parentPort.postMessage({ ok: true, result });
   } catch (error) {
-    parentPort.postMessage({ ok: false, message: String(error && error.message).slice(0, 200) });
+    // A hash that cannot be decoded matches no password.
+    if (job.op === 'verify') parentPort.postMessage({ ok: true, result: false });
+    else parentPort.postMessage({ ok: false, message: String(error && error.message).slice(0, 200) });
   }
 });
 `;
