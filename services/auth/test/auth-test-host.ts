@@ -54,7 +54,10 @@ export async function createTestInfrastructure(shape: Shape, extraEnv: Record<st
   };
   let database: TestDatabase | undefined;
   const prefix = `${uniqueName('tern_t')}:`;
-  const stream = uniqueName('TERNT').toUpperCase().replace(/[^A-Z0-9_]/g, '_').slice(0, 32);
+  const stream = uniqueName('TERNT')
+    .toUpperCase()
+    .replace(/[^A-Z0-9_]/g, '_')
+    .slice(0, 32);
   if (shape === 'production') {
     database = await createTestDatabase();
     Object.assign(env, {
@@ -102,13 +105,17 @@ export async function startAuthHost(
   };
 }
 
+/** A parsed JSON answer: tests read it field by field and assert each one, so it stays loosely typed. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type JsonBody = Record<string, any>;
+
 /** A small JSON client for one host. */
 export function client(baseUrl: string) {
   async function call(
     method: string,
     path: string,
     options: { body?: unknown; token?: string; headers?: Record<string, string> } = {},
-  ): Promise<{ status: number; body: Record<string, any>; headers: Headers }> {
+  ): Promise<{ status: number; body: JsonBody; headers: Headers }> {
     const headers: Record<string, string> = { ...options.headers };
     if (options.body !== undefined) headers['content-type'] ??= 'application/json';
     if (options.token) headers.authorization = `Bearer ${options.token}`;
@@ -120,13 +127,19 @@ export function client(baseUrl: string) {
         : {}),
     });
     const text = await response.text();
-    return { status: response.status, body: text ? (JSON.parse(text) as Record<string, any>) : {}, headers: response.headers };
+    return {
+      status: response.status,
+      body: text ? (JSON.parse(text) as JsonBody) : {},
+      headers: response.headers,
+    };
   }
   return {
     call,
-    post: (path: string, body?: unknown, token?: string) => call('POST', path, { body, ...(token ? { token } : {}) }),
+    post: (path: string, body?: unknown, token?: string) =>
+      call('POST', path, { body, ...(token ? { token } : {}) }),
     get: (path: string, token?: string) => call('GET', path, token ? { token } : {}),
-    patch: (path: string, body: unknown, token?: string) => call('PATCH', path, { body, ...(token ? { token } : {}) }),
+    patch: (path: string, body: unknown, token?: string) =>
+      call('PATCH', path, { body, ...(token ? { token } : {}) }),
     del: (path: string, token?: string) => call('DELETE', path, token ? { token } : {}),
     async signup(email = `${uniqueName('user')}@example.com`, password = 'correct horse battery') {
       const response = await call('POST', '/v1/auth/signup', { body: { email, password } });
