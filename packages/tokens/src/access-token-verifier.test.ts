@@ -143,4 +143,33 @@ describe('the access token verifier', () => {
     });
     assert.equal((await v.verify(await sign(first))).sub, 'user-1');
   });
+
+  it('verifies against keys from a function, reloading them on an unknown kid at most once per cooldown', async () => {
+    const second = await signingKey('k2');
+    let keys = [first.publicJwk];
+    let loads = 0;
+    const v = createAccessTokenVerifier({
+      keys: {
+        kind: 'provider',
+        cooldownMs: 200,
+        load: async () => {
+          loads++;
+          return { keys };
+        },
+      },
+      issuer: ISSUER,
+      audience: AUDIENCE,
+      telemetry: quietTelemetry(),
+    });
+    const claims = await v.verify(await sign(first, { anon: true }));
+    assert.equal(claims.anonymous, true);
+    assert.equal(loads, 1);
+    keys = [first.publicJwk, second.publicJwk];
+    await assert.rejects(v.verify(await sign(second)), { code: 'auth/invalid-token' }, 'within the cooldown');
+    assert.equal(loads, 1, 'an unknown kid within the cooldown does not reload');
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    assert.equal((await v.verify(await sign(second, { plan: 'pro' }))).claims.plan, 'pro');
+    assert.equal(loads, 2);
+    assert.equal((await v.verify(await sign(first))).anonymous, false);
+  });
 });
