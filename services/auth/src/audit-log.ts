@@ -5,7 +5,6 @@ export type AuditEventType =
   | 'user.signup'
   | 'user.login'
   | 'user.login-failed'
-  | 'user.login-throttled'
   | 'user.anonymous-created'
   | 'user.linked'
   | 'user.oauth-login'

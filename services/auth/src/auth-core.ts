@@ -1,12 +1,13 @@
 import type { Identity, RequestContext, ServiceDeps } from '@tern/runtime';
 import { runtimeErrors } from '@tern/errors';
+import type { Queryable } from '@tern/store';
 import type { AccessTokenIssuer } from './access-token-issuer';
 import { authErrors } from './auth-errors';
-import type { AuditActor, AuditLog } from './audit-log';
+import type { AuditActor, AuditEventType, AuditLog } from './audit-log';
 import type { LoginThrottle } from './login-throttle';
 import type { IdTokenVerifier, OAuthProvider } from './oauth/id-token-verifier';
 import type { PasswordHasher } from './password-hasher';
-import type { SessionStore } from './session-store';
+import type { SessionMethod, SessionStore } from './session-store';
 import type { SigningKeyRing } from './signing-key-ring';
 import { publicUser, type User } from './user-store';
 
@@ -42,6 +43,35 @@ export async function liveSession(core: AuthCore, identity: Identity) {
   if (!(await core.sessions.isLive(core.deps.store, user.id, user.sessionId)))
     throw authErrors.sessionEnded();
   return user;
+}
+
+/** Opens a device session for a sign-in and records it in the audit log, in the caller's transaction. */
+export async function openSession(
+  core: AuthCore,
+  tx: Queryable,
+  ctx: RequestContext,
+  opened: {
+    userId: string;
+    method: SessionMethod;
+    device: string | undefined;
+    audit: AuditEventType;
+    details?: Record<string, unknown>;
+  },
+) {
+  const session = await core.sessions.create(tx, {
+    userId: opened.userId,
+    method: opened.method,
+    device: opened.device,
+    userAgent: ctx.userAgent,
+    ip: ctx.ip,
+  });
+  await core.audit.record(tx, actorOf(ctx), {
+    type: opened.audit,
+    userId: opened.userId,
+    sessionId: session.sessionId,
+    ...(opened.details ? { details: opened.details } : {}),
+  });
+  return session;
 }
 
 /** The answer to every sign-in: the user and a fresh token pair. */

@@ -2,16 +2,17 @@ import { createHash } from 'node:crypto';
 import type { BackoffPolicy, RateLimitStore } from '@tern/rate-limit';
 import { authErrors } from './auth-errors';
 
-// Per account: a few typos are free, then each failure doubles the wait, up to 15 minutes.
+// Failure n blocks once n > freeFailures, so freeFailures is one less than the attempts allowed.
+// Per account: 5 attempts, then each failure doubles the wait, up to 15 minutes.
 const ACCOUNT: BackoffPolicy = {
-  freeFailures: 5,
+  freeFailures: 4,
   baseDelayMs: 1_000,
   maxDelayMs: 15 * 60_000,
   forgetAfterMs: 3_600_000,
 };
-// Per address: looser, since many users can share one (carrier NAT, offices).
+// Per address: 30 attempts, looser, since many users can share one (carrier NAT, offices).
 const ADDRESS: BackoffPolicy = {
-  freeFailures: 30,
+  freeFailures: 29,
   baseDelayMs: 1_000,
   maxDelayMs: 15 * 60_000,
   forgetAfterMs: 3_600_000,

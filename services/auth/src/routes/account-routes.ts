@@ -1,7 +1,7 @@
 import { defineRoute, Type, type Route } from '@tern/runtime';
 import { isUniqueViolation } from '@tern/store';
 import { authErrors } from '../auth-errors';
-import { actorOf, liveSession, signedInBody, type AuthCore } from '../auth-core';
+import { actorOf, liveSession, openSession, signedInBody, type AuthCore } from '../auth-core';
 import { DeviceName, Email, Password, SignedIn, UserBody } from '../auth-schemas';
 import { normalizeEmail } from '../email-address';
 import { checkPasswordPolicy, PASSWORD_MAX } from '../password-policy';
@@ -32,17 +32,11 @@ export function accountRoutes(core: AuthCore): Route[] {
       const result = await store
         .transaction(async (tx) => {
           const user = await userStore.create(tx, { email, passwordHash, anonymous: false });
-          const session = await core.sessions.create(tx, {
+          const session = await openSession(core, tx, ctx, {
             userId: user.id,
             method: 'password',
             device: body.device,
-            userAgent: ctx.userAgent,
-            ip: ctx.ip,
-          });
-          await core.audit.record(tx, actorOf(ctx), {
-            type: 'user.signup',
-            userId: user.id,
-            sessionId: session.sessionId,
+            audit: 'user.signup',
             details: { method: 'password' },
           });
           return { user, session };
@@ -88,22 +82,15 @@ export function accountRoutes(core: AuthCore): Route[] {
         // Parameters were raised since this hash was made: upgrade it now that we have the password.
         await userStore.setPassword(store, user.id, await core.hasher.hash(password, ctx.signal));
       }
-      const session = await store.transaction(async (tx) => {
-        const created = await core.sessions.create(tx, {
+      const session = await store.transaction((tx) =>
+        openSession(core, tx, ctx, {
           userId: user.id,
           method: 'password',
           device: body.device,
-          userAgent: ctx.userAgent,
-          ip: ctx.ip,
-        });
-        await core.audit.record(tx, actorOf(ctx), {
-          type: 'user.login',
-          userId: user.id,
-          sessionId: created.sessionId,
+          audit: 'user.login',
           details: { method: 'password' },
-        });
-        return created;
-      });
+        }),
+      );
       return { status: 200, body: await signedInBody(core, user, session) };
     }),
 
@@ -122,17 +109,11 @@ export function accountRoutes(core: AuthCore): Route[] {
     }).handle(async ({ body }, ctx) => {
       const result = await store.transaction(async (tx) => {
         const user = await userStore.create(tx, { email: null, passwordHash: null, anonymous: true });
-        const session = await core.sessions.create(tx, {
+        const session = await openSession(core, tx, ctx, {
           userId: user.id,
           method: 'anonymous',
           device: body?.device,
-          userAgent: ctx.userAgent,
-          ip: ctx.ip,
-        });
-        await core.audit.record(tx, actorOf(ctx), {
-          type: 'user.anonymous-created',
-          userId: user.id,
-          sessionId: session.sessionId,
+          audit: 'user.anonymous-created',
         });
         return { user, session };
       });
@@ -161,17 +142,11 @@ export function accountRoutes(core: AuthCore): Route[] {
           const user = await userStore.link(tx, caller.id, email, passwordHash);
           if (!user || user.email !== email) throw authErrors.userNotFound();
           await core.sessions.revoke(tx, caller.id, caller.sessionId, 'linked');
-          const session = await core.sessions.create(tx, {
+          const session = await openSession(core, tx, ctx, {
             userId: user.id,
             method: 'password',
             device: body.device,
-            userAgent: ctx.userAgent,
-            ip: ctx.ip,
-          });
-          await core.audit.record(tx, actorOf(ctx), {
-            type: 'user.linked',
-            userId: user.id,
-            sessionId: session.sessionId,
+            audit: 'user.linked',
             details: { method: 'password', previousSessionId: caller.sessionId },
           });
           return { user, session };

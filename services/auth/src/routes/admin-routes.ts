@@ -91,7 +91,11 @@ export function adminRoutes(core: AuthCore): Route[] {
               }),
             ),
             claims: Type.Optional(
-              Type.Record(Type.String({ pattern: '^[A-Za-z][A-Za-z0-9_]{0,31}$' }), Type.Unknown()),
+              // A pattern key compiles to patternProperties only: without additionalProperties: false,
+              // names that do not match it would be accepted.
+              Type.Record(Type.String({ pattern: '^[A-Za-z][A-Za-z0-9_]{0,31}$' }), Type.Unknown(), {
+                additionalProperties: false,
+              }),
             ),
             disabled: Type.Optional(Type.Boolean()),
           },

@@ -1,7 +1,7 @@
 import { defineRoute, Type, type Route } from '@tern/runtime';
 import { isUniqueViolation, type Queryable } from '@tern/store';
 import { authErrors } from '../auth-errors';
-import { actorOf, signedInBody, type AuthCore } from '../auth-core';
+import { openSession, signedInBody, type AuthCore } from '../auth-core';
 import { DeviceName, SignedIn } from '../auth-schemas';
 import type { ExternalIdentity, OAuthProvider } from '../oauth/id-token-verifier';
 import { userStore, type UserWithSecret } from '../user-store';
@@ -103,17 +103,11 @@ export function oauthRoutes(core: AuthCore): Route[] {
         store.transaction(async (tx) => {
           const account = await resolveAccount(tx, external, anonymousCaller);
           if (account.user.disabled) throw authErrors.accountDisabled();
-          const session = await core.sessions.create(tx, {
+          const session = await openSession(core, tx, ctx, {
             userId: account.user.id,
             method: provider,
             device: body.device,
-            userAgent: ctx.userAgent,
-            ip: ctx.ip,
-          });
-          await core.audit.record(tx, actorOf(ctx), {
-            type: 'user.oauth-login',
-            userId: account.user.id,
-            sessionId: session.sessionId,
+            audit: 'user.oauth-login',
             details: { provider, created: account.created, linked: account.linked },
           });
           return { ...account, session };
