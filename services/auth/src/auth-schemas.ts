@@ -2,8 +2,9 @@ import { Type } from '@tern/runtime';
 
 /** What a client may send as a device name: shown in the session list. */
 export const DeviceName = Type.String({ minLength: 1, maxLength: 100 });
-// Generous bounds: the policy (8–256 code points) is checked in code, with its own error code.
-export const Password = Type.String({ maxLength: 4096 });
+// No bound here: the policy (8–256 code points) is checked in code before any hashing, so every
+// password too long gets its own error code; the body limit bounds what is read at all.
+export const Password = Type.String();
 export const Email = Type.String({ minLength: 1, maxLength: 1024 });
 export const OpaqueToken = Type.String({ minLength: 16, maxLength: 256, pattern: '^[A-Za-z0-9_-]+$' });
 

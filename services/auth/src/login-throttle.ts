@@ -18,10 +18,21 @@ const ADDRESS: BackoffPolicy = {
   forgetAfterMs: 3_600_000,
 };
 
+/** One password attempt, admitted by the throttle: report how it went. */
+export interface LoginAttempt {
+  failed(): Promise<void>;
+  succeeded(): Promise<void>;
+}
+
 /**
  * Brute-force protection for password sign-in: failures back off exponentially per account and
  * per client address, in the rate-limit store (Redis in the services shape, so every instance
  * sees the same count). Unknown accounts are throttled exactly like known ones.
+ *
+ * An account's attempt is counted as a failure *before* the password is checked (and forgiven
+ * on success), so guesses sent in parallel cannot all slip past one check: an attempt is
+ * admitted only if no other attempt on the account was counted between its check and its own
+ * count. The address is counted after the check, as many honest users may share one.
  */
 export function createLoginThrottle(store: RateLimitStore) {
   // Hashed: the store's keys never hold an address in clear.
@@ -30,23 +41,29 @@ export function createLoginThrottle(store: RateLimitStore) {
   const addressKey = (ip: string) => `auth:login:ip:${ip}`;
 
   return {
-    /** Throws 429 `auth/too-many-attempts` (with Retry-After) while either key is backing off. */
-    async check(email: string, ip: string): Promise<void> {
-      const [account, address] = await Promise.all([
-        store.backoffState(accountKey(email), ACCOUNT),
-        store.backoffState(addressKey(ip), ADDRESS),
+    /** Admits one attempt, or throws 429 `auth/too-many-attempts` (with Retry-After). */
+    async begin(email: string, ip: string): Promise<LoginAttempt> {
+      const account = accountKey(email);
+      const address = addressKey(ip);
+      const [accountState, addressState] = await Promise.all([
+        store.backoffState(account, ACCOUNT),
+        store.backoffState(address, ADDRESS),
       ]);
-      const wait = Math.max(account.retryAfterMs, address.retryAfterMs);
+      const wait = Math.max(accountState.retryAfterMs, addressState.retryAfterMs);
       if (wait > 0) throw authErrors.throttled(wait);
-    },
-    async failed(email: string, ip: string): Promise<void> {
-      await Promise.all([
-        store.recordFailure(accountKey(email), ACCOUNT),
-        store.recordFailure(addressKey(ip), ADDRESS),
-      ]);
-    },
-    async succeeded(email: string): Promise<void> {
-      await store.clearFailures(accountKey(email));
+      const reserved = await store.recordFailure(account, ACCOUNT);
+      if (reserved.failures > accountState.failures + 1) {
+        // Another attempt on this account was counted meanwhile: they take turns.
+        throw authErrors.throttled(Math.max(reserved.retryAfterMs, 1_000));
+      }
+      return {
+        async failed() {
+          await store.recordFailure(address, ADDRESS);
+        },
+        async succeeded() {
+          await store.clearFailures(account);
+        },
+      };
     },
   };
 }

@@ -142,6 +142,20 @@ describe('login throttle, embedded', () => {
 });
 
 describe('login throttle, production shape (PostgreSQL, Redis, NATS)', () => {
+  it('guesses sent in parallel to two instances cannot outrun the throttle: at most 5 are checked', async () => {
+    await withHosts('production', 2, async ({ apis }) => {
+      const [first, second] = apis as [Client, Client];
+      const user = await first.signup(`${uniqueName('burst')}@example.com`, PASSWORD);
+      const answers = await Promise.all(
+        Array.from({ length: 25 }, (_, i) => login(i % 2 === 0 ? first : second, user.email, WRONG)),
+      );
+      const checked = answers.filter((answer) => answer.status === 401).length;
+      const throttled = answers.filter((answer) => answer.status === 429).length;
+      assert.equal(checked + throttled, 25, JSON.stringify(answers.map((answer) => answer.status)));
+      assert.ok(checked >= 1 && checked <= FREE_ACCOUNT_FAILURES, `${checked} passwords were checked`);
+    });
+  });
+
   it('failures spread over two instances add up: the 6th attempt gets 429 on either instance, and the audit log has every failure with ip and user agent', async () => {
     await withHosts('production', 2, async ({ hosts, apis: [first, second] }) => {
       assert.ok(first && second && hosts[0]);

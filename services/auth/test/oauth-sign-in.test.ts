@@ -291,6 +291,17 @@ describe('Sign in with Apple and Google, embedded', () => {
     assert.equal(me.body.anonymous, false);
     assert.equal(me.body.emailVerified, true);
     assert.deepEqual((await adminView(me.body.id as string)).identities, [{ provider: 'apple', email }]);
+    const stale = await api.post('/v1/auth/refresh', { refreshToken: anonymous.body.refreshToken });
+    assert.equal(stale.status, 401, 'the anonymous session ended with the upgrade, as with /link');
+  });
+
+  it('matches a provider address to an account in its normalised spelling', async () => {
+    const account = await api.signup(`fullwidth-${Date.now()}@example.com`);
+    const shouted = account.email.toUpperCase().replace('@', '＠');
+    const token = await idToken('google', { sub: googleSub(), email: shouted, emailVerified: true });
+    const signedIn = await signIn('google', { idToken: token });
+    assert.equal(signedIn.status, 200, JSON.stringify(signedIn.body));
+    assert.equal(signedIn.body.user.id, account.user.id);
   });
 
   it('a token for another app (wrong audience) is refused: 401 auth/oauth-invalid-token', async () => {

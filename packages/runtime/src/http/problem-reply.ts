@@ -39,6 +39,13 @@ export function toTernError(
       return runtimeErrors.badRequest('Content-Length does not match the body.');
     case 'FST_ERR_BAD_URL':
       return runtimeErrors.badRequest('The URL is malformed.');
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return new TernError({
+        code: 'runtime/uri-too-long',
+        status: 414,
+        title: 'URI Too Long',
+        detail: 'A path segment is longer than 256 characters.',
+      });
     default:
       break;
   }

@@ -61,13 +61,13 @@ export function accountRoutes(core: AuthCore): Route[] {
       const email = normalizeEmail(body.email);
       if ([...body.password].length > PASSWORD_MAX) throw authErrors.invalidCredentials();
       const password = body.password.normalize('NFC');
-      await core.throttle.check(email, ctx.ip);
+      const attempt = await core.throttle.begin(email, ctx.ip);
       const user = await userStore.byEmail(store, email);
       const matches = user?.passwordHash
         ? await core.hasher.verify(user.passwordHash, password, ctx.signal)
         : (await core.hasher.verifyDummy(password, ctx.signal), false);
       if (!user || !matches) {
-        await core.throttle.failed(email, ctx.ip);
+        await attempt.failed();
         await core.audit.record(store, actorOf(ctx), {
           type: 'user.login-failed',
           userId: user?.id ?? null,
@@ -75,8 +75,8 @@ export function accountRoutes(core: AuthCore): Route[] {
         });
         throw authErrors.invalidCredentials();
       }
+      await attempt.succeeded();
       if (user.disabled) throw authErrors.accountDisabled();
-      await core.throttle.succeeded(email);
       const passwordHash = user.passwordHash;
       if (passwordHash && core.hasher.needsRehash(passwordHash)) {
         // Parameters were raised since this hash was made: upgrade it now that we have the password.

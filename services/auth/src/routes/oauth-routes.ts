@@ -3,10 +3,21 @@ import { isUniqueViolation, type Queryable } from '@tern/store';
 import { authErrors } from '../auth-errors';
 import { openSession, signedInBody, type AuthCore } from '../auth-core';
 import { DeviceName, SignedIn } from '../auth-schemas';
+import { normalizeEmail } from '../email-address';
 import type { ExternalIdentity, OAuthProvider } from '../oauth/id-token-verifier';
 import { userStore, type UserWithSecret } from '../user-store';
 
 const PROVIDERS: OAuthProvider[] = ['apple', 'google'];
+
+/** The provider's address in the one spelling accounts are keyed by; an address we would refuse matches nothing. */
+function providerEmail(email: string | undefined): string | undefined {
+  if (email === undefined) return undefined;
+  try {
+    return normalizeEmail(email);
+  } catch {
+    return undefined;
+  }
+}
 
 /** Sign in with Apple and Google: the app sends the provider's ID token; we verify it and find or make the account. */
 export function oauthRoutes(core: AuthCore): Route[] {
@@ -21,10 +32,10 @@ export function oauthRoutes(core: AuthCore): Route[] {
     tx: Queryable,
     external: ExternalIdentity,
     anonymousCaller: string | undefined,
-  ): Promise<{ user: UserWithSecret; created: boolean; linked: boolean }> {
+  ): Promise<{ user: UserWithSecret; created: boolean; linked: boolean; upgraded?: boolean }> {
     const known = await userStore.byIdentity(tx, external.provider, external.subject);
     if (known) return { user: known, created: false, linked: false };
-    const trustedEmail = external.emailVerified ? external.email : undefined;
+    const trustedEmail = external.emailVerified ? providerEmail(external.email) : undefined;
     const link = async (user: UserWithSecret) => {
       await userStore.addIdentity(tx, { ...external, userId: user.id, email: external.email });
       return user;
@@ -40,7 +51,7 @@ export function oauthRoutes(core: AuthCore): Route[] {
           emailFree ? ['anonymous = 0', 'email = $1', 'email_verified = 1'] : ['anonymous = 0'],
           emailFree ? [trustedEmail] : [],
         );
-        if (upgraded) return { user: await link(upgraded), created: false, linked: true };
+        if (upgraded) return { user: await link(upgraded), created: false, linked: true, upgraded: true };
       }
     }
 
@@ -103,6 +114,10 @@ export function oauthRoutes(core: AuthCore): Route[] {
         store.transaction(async (tx) => {
           const account = await resolveAccount(tx, external, anonymousCaller);
           if (account.user.disabled) throw authErrors.accountDisabled();
+          // As with /link: the anonymous session ends, the answer opens a new one.
+          if (account.upgraded && caller.kind === 'user') {
+            await core.sessions.revoke(tx, caller.id, caller.sessionId, 'linked');
+          }
           const session = await openSession(core, tx, ctx, {
             userId: account.user.id,
             method: provider,
