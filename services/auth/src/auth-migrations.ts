@@ -69,6 +69,7 @@ CREATE TABLE auth_signing_keys (
   private_jwk TEXT NOT NULL,
   public_jwk TEXT NOT NULL,
   created_at BIGINT NOT NULL,
+  activates_at BIGINT NOT NULL,
   retired_at BIGINT
 );
 `;

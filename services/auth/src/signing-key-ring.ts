@@ -32,7 +32,8 @@ export interface SigningKeyRing {
 
 interface KeyEntry extends SigningKey {
   publicJwk: JWK;
-  createdAt: number;
+  /** When it starts signing: published before, so every verifier knows it by then. */
+  activatesAt: number;
   retiredAt: number | null;
 }
 
@@ -42,8 +43,16 @@ interface KeyRow {
   private_jwk: string;
   public_jwk: string;
   created_at: number;
+  activates_at: number;
   retired_at: number | null;
 }
+
+/**
+ * A scheduled rotation publishes the new key this long before it signs: longer than instances
+ * take to re-read the keys (1 min) and than verifiers cache the JWKS (5 min max-age), so no
+ * verifier meets a token signed by a key it has not seen.
+ */
+export const KEY_PUBLISH_LEAD_MS = 10 * 60_000;
 
 /**
  * The Ed25519 keys access tokens are signed with. Either fixed by `TERN_AUTH_SIGNING_KEYS` (the
@@ -80,20 +89,20 @@ export function createSigningKeyRing(config: AuthConfig, store: Store, log: Logg
     );
   }
 
-  async function toEntry(kid: string, privateJwk: JWK, createdAt: number, retiredAt: number | null) {
+  async function toEntry(kid: string, privateJwk: JWK, activatesAt: number, retiredAt: number | null) {
     const privateKey = (await importJWK({ ...privateJwk, alg: 'EdDSA' }, 'EdDSA')) as CryptoKey;
     const { d: _private, ...publicPart } = privateJwk;
     const publicJwk: JWK = { ...publicPart, kid, alg: 'EdDSA', use: 'sig' };
-    return { kid, privateKey, publicJwk, createdAt, retiredAt };
+    return { kid, privateKey, publicJwk, activatesAt, retiredAt };
   }
 
   async function readStored(): Promise<KeyRow[]> {
     return store.query<KeyRow & Record<string, unknown>>(
-      'SELECT kid, generation, private_jwk, public_jwk, created_at, retired_at FROM auth_signing_keys ORDER BY generation DESC',
+      'SELECT kid, generation, private_jwk, public_jwk, created_at, activates_at, retired_at FROM auth_signing_keys ORDER BY generation DESC',
     );
   }
 
-  async function generate(expectedGeneration: number): Promise<string | undefined> {
+  async function generate(expectedGeneration: number, activatesAt: number): Promise<string | undefined> {
     const { privateKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true });
     const privateJwk = await exportJWK(privateKey);
     const kid = `k${expectedGeneration}-${randomUUID().slice(0, 8)}`;
@@ -101,31 +110,43 @@ export function createSigningKeyRing(config: AuthConfig, store: Store, log: Logg
     const now = Date.now();
     return store.transaction(async (tx) => {
       const inserted = await tx.execute(
-        `INSERT INTO auth_signing_keys (kid, generation, private_jwk, public_jwk, created_at)
-         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (generation) DO NOTHING`,
-        [kid, expectedGeneration, JSON.stringify(privateJwk), JSON.stringify(publicJwk), now],
+        `INSERT INTO auth_signing_keys (kid, generation, private_jwk, public_jwk, created_at, activates_at)
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (generation) DO NOTHING`,
+        [kid, expectedGeneration, JSON.stringify(privateJwk), JSON.stringify(publicJwk), now, activatesAt],
       );
       if (inserted.rowCount === 0) return undefined; // another instance made this generation
+      // The older keys stop signing when the new one starts, and verify on for a while after.
       await tx.execute(
         'UPDATE auth_signing_keys SET retired_at = $1 WHERE generation < $2 AND retired_at IS NULL',
-        [now, expectedGeneration],
+        [activatesAt, expectedGeneration],
       );
       return kid;
     });
   }
 
-  async function loadStored(forceNew: boolean): Promise<string | undefined> {
+  /**
+   * Reads the stored keys. A first start makes a key that signs at once; a scheduled rotation
+   * makes one that signs after KEY_PUBLISH_LEAD_MS; `now: true` (the admin API) at once.
+   */
+  async function loadStored(rotate: 'if-due' | 'now'): Promise<string | undefined> {
     let rows = await readStored();
     const newest = rows[0];
+    const now = Date.now();
+    // Due when the newest key (the signer, or the one about to be) has signed for the rotation
+    // period less the lead, so its successor is published in time.
     const due =
-      newest === undefined || Date.now() - Number(newest.created_at) >= config.keyRotationDays * 86_400_000;
+      newest === undefined ||
+      now - Number(newest.activates_at) >= config.keyRotationDays * 86_400_000 - KEY_PUBLISH_LEAD_MS;
     let made: string | undefined;
-    if (due || forceNew) {
-      made = await generate((newest ? Number(newest.generation) : 0) + 1);
-      if (made) log.info({ kid: made }, 'generated a new access token signing key');
+    if (due || rotate === 'now') {
+      const immediately = newest === undefined || rotate === 'now';
+      made = await generate(
+        (newest ? Number(newest.generation) : 0) + 1,
+        immediately ? now : now + KEY_PUBLISH_LEAD_MS,
+      );
+      if (made) log.info({ kid: made, immediately }, 'generated a new access token signing key');
       rows = await readStored();
     }
-    const now = Date.now();
     const alive = rows.filter(
       (row) => row.retired_at === null || now - Number(row.retired_at) < verifyAfterRetireMs,
     );
@@ -134,7 +155,7 @@ export function createSigningKeyRing(config: AuthConfig, store: Store, log: Logg
         toEntry(
           row.kid,
           JSON.parse(row.private_jwk) as JWK,
-          Number(row.created_at),
+          Number(row.activates_at),
           row.retired_at === null ? null : Number(row.retired_at),
         ),
       ),
@@ -143,7 +164,7 @@ export function createSigningKeyRing(config: AuthConfig, store: Store, log: Logg
     await store.execute('DELETE FROM auth_signing_keys WHERE retired_at IS NOT NULL AND retired_at < $1', [
       now - verifyAfterRetireMs - 86_400_000,
     ]);
-    return made ?? keys[0]?.kid;
+    return made;
   }
 
   return {
@@ -152,10 +173,12 @@ export function createSigningKeyRing(config: AuthConfig, store: Store, log: Logg
         if (keys.length === 0) keys = await loadConfigured(config.signingKeys.reveal());
         return;
       }
-      await loadStored(false);
+      await loadStored('if-due');
     },
     active() {
-      const key = keys[0];
+      // Newest first: the newest key that has started signing (a pending one is only published).
+      const now = Date.now();
+      const key = keys.find((candidate) => candidate.activatesAt <= now) ?? keys[keys.length - 1];
       if (!key) throw new Error('signing keys not loaded');
       return key;
     },
@@ -169,7 +192,7 @@ export function createSigningKeyRing(config: AuthConfig, store: Store, log: Logg
       if (config.signingKeys) {
         throw new Error('signing keys come from TERN_AUTH_SIGNING_KEYS: rotate them there');
       }
-      const kid = await loadStored(true);
+      const kid = await loadStored('now');
       if (!kid) throw new Error('no signing key after rotation');
       return kid;
     },
