@@ -7,6 +7,7 @@ import { AsyncMutex } from './async-mutex';
 import { applyMigrations, readAppliedMigrations } from './migrations';
 import type { MigrationSession, MigrationTx } from './migrations';
 import { storeErrors } from './store-errors';
+import { createWalSync } from './wal-sync';
 import { createStoreMetrics } from './store-metrics';
 import type { StoreOp } from './store-metrics';
 import type { Queryable, Row, SqlParam, Store } from './store';
@@ -26,8 +27,10 @@ interface TxState {
 }
 
 /**
- * The embedded store: one SQLite connection in WAL mode with `synchronous=FULL`, so a committed
- * transaction survives a power cut. SQLite has one writer and better-sqlite3 one connection, so
+ * The embedded store: one SQLite connection in WAL mode. A write resolves only once its WAL
+ * frames are on disk, so it survives a power cut, but the fsync runs off the event loop and is
+ * shared by concurrent commits (group commit, see wal-sync.ts) rather than blocking every COMMIT
+ * as `synchronous=FULL` would. SQLite has one writer and better-sqlite3 one connection, so
  * transactions take turns behind an async lock, and the store's own queries wait for the open
  * transaction rather than running inside it.
  */
@@ -36,7 +39,8 @@ export async function createSqliteStore(config: SqliteStoreConfig, telemetry: Te
   const db = new Database(config.file);
   try {
     db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = FULL');
+    // Durability comes from the group fsync after each write (walSync), not from COMMIT itself.
+    db.pragma('synchronous = NORMAL');
     db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
     db.pragma('foreign_keys = ON');
   } catch (error) {
@@ -50,6 +54,10 @@ export async function createSqliteStore(config: SqliteStoreConfig, telemetry: Te
   // Knows whether the caller runs inside one of this store's transactions, to fail instead of deadlocking.
   const currentTx = new AsyncLocalStorage<TxState>();
   const statements = new Map<string, Statement>();
+  const walSync =
+    config.file === ':memory:'
+      ? { sync: async () => undefined, close: async () => undefined }
+      : createWalSync(`${config.file}-wal`, (ms) => metrics.synced(ms));
   let closing: Promise<void> | undefined;
 
   function prepare(sql: string): Statement {
@@ -126,27 +134,33 @@ export async function createSqliteStore(config: SqliteStoreConfig, telemetry: Te
     if (closing) throw storeErrors.closed();
     if (currentTx.getStore()?.open) throw storeErrors.nestedTransaction();
     const done = metrics.time('transaction');
-    const release = await mutex.lock();
-    const state: TxState = { open: true };
     try {
-      control('BEGIN IMMEDIATE');
+      const release = await mutex.lock();
+      const state: TxState = { open: true };
+      let result: T;
       try {
-        const result = await currentTx.run(state, () => fn(state));
-        control('COMMIT');
-        return result;
-      } catch (error) {
-        if (db.inTransaction) {
-          try {
-            control('ROLLBACK');
-          } catch (rollbackError) {
-            log.error({ err: rollbackError }, 'rollback failed');
+        control('BEGIN IMMEDIATE');
+        try {
+          result = await currentTx.run(state, () => fn(state));
+          control('COMMIT');
+        } catch (error) {
+          if (db.inTransaction) {
+            try {
+              control('ROLLBACK');
+            } catch (rollbackError) {
+              log.error({ err: rollbackError }, 'rollback failed');
+            }
           }
+          throw error;
         }
-        throw error;
+      } finally {
+        state.open = false;
+        // The lock is free before the fsync, so the next transaction runs while this one syncs.
+        release();
       }
+      await walSync.sync();
+      return result;
     } finally {
-      state.open = false;
-      release();
       done();
     }
   }
@@ -165,12 +179,18 @@ export async function createSqliteStore(config: SqliteStoreConfig, telemetry: Te
     };
   }
 
+  /** Answers once a write outside a transaction is durable; reads answer at once. */
+  async function durable<T>(sql: string, result: T): Promise<T> {
+    if (!prepare(sql).readonly) await walSync.sync();
+    return result;
+  }
+
   const store: Store = {
     kind: 'sqlite',
-    query: <T extends Row = Row>(sql: string, params: readonly SqlParam[] = []) =>
-      outsideTransaction(() => measured('query', () => runQuery(sql, params) as T[])),
-    execute: (sql, params = []) =>
-      outsideTransaction(() => measured('execute', () => runExecute(sql, params))),
+    query: async <T extends Row = Row>(sql: string, params: readonly SqlParam[] = []) =>
+      durable(sql, await outsideTransaction(() => measured('query', () => runQuery(sql, params) as T[]))),
+    execute: async (sql, params = []) =>
+      durable(sql, await outsideTransaction(() => measured('execute', () => runExecute(sql, params)))),
     transaction: (fn) => runTransaction((state) => fn(transactionHandle(state))),
     migrate(service, migrations) {
       const session: MigrationSession = {
@@ -190,6 +210,7 @@ export async function createSqliteStore(config: SqliteStoreConfig, telemetry: Te
         try {
           statements.clear();
           db.close();
+          await walSync.close();
         } finally {
           release();
         }

@@ -2,13 +2,15 @@ import { counter, histogram } from '@tern/telemetry';
 import type { Registry } from '@tern/telemetry';
 import type { Dialect } from './store';
 
-export type StoreOp = 'query' | 'execute' | 'transaction';
+export type StoreOp = 'query' | 'execute' | 'transaction' | 'wal-sync';
 
 export interface StoreMetrics {
   /** Starts timing one operation; call the result when it ends, however it ends. */
   time(op: StoreOp): () => void;
   /** Counts a failure reported by the database or the driver (not a rollback the caller asked for). */
   failed(op: StoreOp | 'connection'): void;
+  /** Records one group fsync of SQLite's WAL, shared by the commits it covers. */
+  synced(ms: number): void;
 }
 
 export function createStoreMetrics(registry: Registry, store: Dialect): StoreMetrics {
@@ -25,5 +27,6 @@ export function createStoreMetrics(registry: Registry, store: Dialect): StoreMet
   return {
     time: (op) => duration.startTimer({ store, op }),
     failed: (op) => errors.inc({ store, op }),
+    synced: (ms) => duration.observe({ store, op: 'wal-sync' }, ms / 1000),
   };
 }
