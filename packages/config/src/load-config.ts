@@ -188,7 +188,7 @@ export const CONFIG_KEYS = {
   TERN_AUTH_LINK_URL: {
     name: 'TERN_AUTH_LINK_URL',
     description:
-      'Base of the links in verification and reset mails (your app or web page); the token is appended as ?token=…',
+      'Base of the links in verification and reset mails (your app or web page); ?purpose=…&token=… is appended.',
     parse: url(['http:', 'https:', 'app:']),
   },
   TERN_AUTH_APPLE_CLIENT_IDS: {
@@ -228,7 +228,8 @@ export const CONFIG_KEYS = {
   },
   TERN_AUTH_HASH_CONCURRENCY: {
     name: 'TERN_AUTH_HASH_CONCURRENCY',
-    description: 'Password hashes computed at once (on the thread pool); more wait in a bounded line.',
+    description:
+      'Password hashes computed at once, one low-priority worker thread each; more wait in a bounded line.',
     defaultText: 'number of CPU cores',
     parse: integer(1, 256),
   },
