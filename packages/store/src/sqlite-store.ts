@@ -24,6 +24,8 @@ type Statement = Database.Statement<unknown[], Row>;
 type Bindings = Record<number, string | number | bigint | Buffer | null>;
 interface TxState {
   open: boolean;
+  /** Whether a statement could have written: only then does the commit wait for an fsync. */
+  wrote: boolean;
 }
 
 /**
@@ -56,7 +58,12 @@ export async function createSqliteStore(config: SqliteStoreConfig, telemetry: Te
   const statements = new Map<string, Statement>();
   const walSync =
     config.file === ':memory:'
-      ? { sync: async () => undefined, close: async () => undefined }
+      ? {
+          sync: async () => undefined,
+          whenSynced: async () => undefined,
+          failure: undefined,
+          close: async () => undefined,
+        }
       : createWalSync(`${config.file}-wal`, (ms) => metrics.synced(ms));
   let closing: Promise<void> | undefined;
 
@@ -136,7 +143,7 @@ export async function createSqliteStore(config: SqliteStoreConfig, telemetry: Te
     const done = metrics.time('transaction');
     try {
       const release = await mutex.lock();
-      const state: TxState = { open: true };
+      const state: TxState = { open: true, wrote: false };
       let result: T;
       try {
         control('BEGIN IMMEDIATE');
@@ -158,7 +165,7 @@ export async function createSqliteStore(config: SqliteStoreConfig, telemetry: Te
         // The lock is free before the fsync, so the next transaction runs while this one syncs.
         release();
       }
-      await walSync.sync();
+      await (state.wrote ? walSync.sync() : walSync.whenSynced());
       return result;
     } finally {
       done();
@@ -167,21 +174,29 @@ export async function createSqliteStore(config: SqliteStoreConfig, telemetry: Te
 
   function transactionHandle(state: TxState): MigrationTx & Queryable {
     // Runs synchronously in the call, so the statement cannot land after COMMIT.
-    const inTransaction = async <T>(run: () => T): Promise<T> => {
+    const inTransaction = async <T>(run: () => T, sql: string | undefined): Promise<T> => {
       if (!state.open) throw storeErrors.transactionFinished();
-      return run();
+      const result = run();
+      // After running, so a statement that fails to prepare is reported by `measured` as before.
+      if (sql === undefined || !prepare(sql).readonly) state.wrote = true;
+      return result;
     };
     return {
       query: <T extends Row = Row>(sql: string, params: readonly SqlParam[] = []) =>
-        inTransaction(() => measured('query', () => runQuery(sql, params) as T[])),
-      execute: (sql, params = []) => inTransaction(() => measured('execute', () => runExecute(sql, params))),
-      exec: (sql) => inTransaction(() => measured('execute', () => void db.exec(sql))),
+        inTransaction(() => measured('query', () => runQuery(sql, params) as T[]), sql),
+      execute: (sql, params = []) =>
+        inTransaction(() => measured('execute', () => runExecute(sql, params)), sql),
+      exec: (sql) => inTransaction(() => measured('execute', () => void db.exec(sql)), undefined),
     };
   }
 
-  /** Answers once a write outside a transaction is durable; reads answer at once. */
+  /**
+   * Answers once a write outside a transaction is durable; a read, once every write it could
+   * have seen is (it joins the fsync under way, if any, instead of starting one).
+   */
   async function durable<T>(sql: string, result: T): Promise<T> {
-    if (!prepare(sql).readonly) await walSync.sync();
+    if (prepare(sql).readonly) await walSync.whenSynced();
+    else await walSync.sync();
     return result;
   }
 
@@ -202,6 +217,7 @@ export async function createSqliteStore(config: SqliteStoreConfig, telemetry: Te
     },
     appliedMigrations: (service) => readAppliedMigrations('sqlite', store, service),
     async ping() {
+      if (walSync.failure) throw walSync.failure;
       await store.query('SELECT 1');
     },
     close() {

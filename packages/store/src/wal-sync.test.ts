@@ -29,6 +29,16 @@ describe('WAL group commit', () => {
     }
   });
 
+  it('after a failed fsync, refuses to call any later write durable', async () => {
+    // fsync on /dev/null fails with EINVAL: a stand-in for a disk that lost the writes.
+    const wal = createWalSync('/dev/null', () => assert.fail('nothing synced'));
+    await assert.rejects(wal.sync(), /fsync of the SQLite WAL failed/);
+    await assert.rejects(wal.sync(), /fsync of the SQLite WAL failed/);
+    await assert.rejects(wal.whenSynced(), /fsync of the SQLite WAL failed/);
+    assert.ok(wal.failure);
+    await wal.close();
+  });
+
   it('resolves at once when there is no WAL file to sync', async () => {
     const wal = createWalSync(join(tmpdir(), 'no-such-dir-tern', 'db-wal'), () =>
       assert.fail('nothing synced'),

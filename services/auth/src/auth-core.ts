@@ -9,7 +9,7 @@ import type { IdTokenVerifier, OAuthProvider } from './oauth/id-token-verifier';
 import type { PasswordHasher } from './password-hasher';
 import type { SessionMethod, SessionStore } from './session-store';
 import type { SigningKeyRing } from './signing-key-ring';
-import { publicUser, type User } from './user-store';
+import { publicUser, userStore, type User } from './user-store';
 
 /** Everything the auth routes share, built once by createAuthService. */
 export interface AuthCore {
@@ -43,6 +43,20 @@ export async function liveSession(core: AuthCore, identity: Identity) {
   if (!(await core.sessions.isLive(core.deps.store, user.id, user.sessionId)))
     throw authErrors.sessionEnded();
   return user;
+}
+
+/**
+ * For the admin API: the admin key passes; a user passes only if, right now, their session is
+ * live and their account holds the `admin` role and is enabled. The token's roles are minutes
+ * old, and a demoted or disabled administrator must not keep (or restore) their rights meanwhile.
+ */
+export async function currentAdmin(core: AuthCore, identity: Identity): Promise<void> {
+  if (identity.kind === 'admin') return;
+  const caller = await liveSession(core, identity);
+  const user = await userStore.byId(core.deps.store, caller.id);
+  if (!user || user.disabled || !user.roles.includes('admin')) {
+    throw runtimeErrors.forbidden('This account no longer holds the admin role.');
+  }
 }
 
 /** Opens a device session for a sign-in and records it in the audit log, in the caller's transaction. */

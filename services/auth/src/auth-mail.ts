@@ -2,27 +2,31 @@ import type { AuthConfig } from '@tern/config';
 import type { Mailer } from '@tern/mail';
 import type { QueueConsumer } from '@tern/runtime';
 import type { Store } from '@tern/store';
+import type { AuditActor, AuditLog } from './audit-log';
 import { oneTimeTokenStore, ONE_TIME_TOKEN_TTL_MS, type OneTimePurpose } from './one-time-token-store';
 import { userStore } from './user-store';
 
 export const AUTH_MAIL_TOPIC = 'auth.mail';
 
-/** What goes through the queue: who to mail and why, never the token itself. */
-export interface AuthMailRequest {
-  purpose: OneTimePurpose;
-  userId: string;
-  email: string;
-}
+/**
+ * What goes through the queue: who to mail and why, never the code itself. A reset names only
+ * the address: the account is looked up here, in the background, so the request takes the same
+ * path whether or not an account has that address.
+ */
+export type AuthMailRequest =
+  | { purpose: 'verify-email'; userId: string; email: string }
+  | { purpose: 'reset-password'; email: string; actor: AuditActor };
 
 /**
- * Sends verification and reset mails from the queue. The token is made here, at send time, so
- * no usable token ever sits in the outbox or the queue; a redelivery makes a fresh token and
+ * Sends verification and reset mails from the queue. The code is made here, at send time, so
+ * no usable code ever sits in the outbox or the queue; a redelivery makes a fresh code and
  * retires the previous one, so only the newest mail's link works.
  */
 export function createAuthMailConsumer(deps: {
   store: Store;
   mailer: Mailer;
   config: AuthConfig;
+  audit: AuditLog;
 }): QueueConsumer<AuthMailRequest> {
   return {
     topic: AUTH_MAIL_TOPIC,
@@ -30,18 +34,27 @@ export function createAuthMailConsumer(deps: {
     maxDeliveries: 8,
     async handle(message, ctx) {
       const request = message.payload;
-      const user = await userStore.byId(deps.store, request.userId);
-      // The address changed or the account is gone since the request: the mail is moot.
+      const user =
+        request.purpose === 'verify-email'
+          ? await userStore.byId(deps.store, request.userId)
+          : await userStore.byEmail(deps.store, request.email);
+      // No such account, or it changed since the request: there is nothing to send.
       if (!user || user.email !== request.email || user.disabled) {
-        ctx.log.info({ purpose: request.purpose }, 'auth mail dropped: the account no longer matches');
+        ctx.log.info({ purpose: request.purpose }, 'auth mail dropped: no account matches');
         return;
       }
       if (request.purpose === 'verify-email' && user.emailVerified) return;
-      const token = await deps.store.transaction((tx) =>
-        oneTimeTokenStore.issue(tx, request.purpose, user.id, request.email),
-      );
+      const token = await deps.store.transaction(async (tx) => {
+        if (request.purpose === 'reset-password') {
+          await deps.audit.record(tx, request.actor, {
+            type: 'user.password-reset-requested',
+            userId: user.id,
+          });
+        }
+        return oneTimeTokenStore.issue(tx, request.purpose, user.id, request.email);
+      });
       await deps.mailer.send(render(request.purpose, request.email, token, deps.config.linkUrl));
-      ctx.log.info({ purpose: request.purpose }, 'auth mail sent');
+      ctx.log.info({ purpose: request.purpose, userId: user.id }, 'auth mail sent');
     },
   };
 }

@@ -78,7 +78,9 @@ export function createAuthService(deps: ServiceDeps): ServiceModule {
       ...oauthRoutes(core),
       ...adminRoutes(core),
     ],
-    consumers: [createAuthMailConsumer({ store, mailer: deps.mailer, config: config.auth })],
+    consumers: [
+      createAuthMailConsumer({ store, mailer: deps.mailer, config: config.auth, audit: core.audit }),
+    ],
     async start() {
       await keys.refresh();
       every(KEY_REFRESH_MS, 'signing key refresh', () => keys.refresh());

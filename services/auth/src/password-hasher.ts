@@ -82,6 +82,14 @@ export function createPasswordHasher(options: PasswordHasherOptions, telemetry: 
   const all: Worker[] = [];
   const busy = new Map<Worker, Pending>();
   let closed = false;
+  let failures = 0;
+
+  function remove(worker: Worker): void {
+    for (const list of [idle, all]) {
+      const index = list.indexOf(worker);
+      if (index >= 0) list.splice(index, 1);
+    }
+  }
 
   function spawn(): Worker {
     const worker = new Worker(WORKER_SOURCE, {
@@ -97,6 +105,7 @@ export function createPasswordHasher(options: PasswordHasherOptions, telemetry: 
         if (message.ok) pending.resolve(message.result as string | boolean);
         else pending.reject(new Error(`argon2 failed: ${message.message}`));
       }
+      failures = 0;
       idle.push(worker);
       dispatch();
     });
@@ -104,12 +113,20 @@ export function createPasswordHasher(options: PasswordHasherOptions, telemetry: 
       const pending = busy.get(worker);
       busy.delete(worker);
       pending?.reject(error);
-      all.splice(all.indexOf(worker), 1);
-      if (!closed) {
-        telemetry.log.error({ err: error }, 'password hashing worker failed; starting another');
-        idle.push(spawn());
-        dispatch();
-      }
+      remove(worker);
+      if (closed) return;
+      // A worker that keeps failing (argon2 cannot load, say) is restarted with growing pauses,
+      // not in a tight loop; meanwhile work waits, and is refused once too much waits.
+      failures += 1;
+      telemetry.log.error({ err: error, failures }, 'password hashing worker failed; starting another');
+      setTimeout(
+        () => {
+          if (closed) return;
+          idle.push(spawn());
+          dispatch();
+        },
+        Math.min(30_000, 100 * 2 ** Math.min(failures, 9)),
+      ).unref();
     });
     all.push(worker);
     return worker;
@@ -162,7 +179,9 @@ export function createPasswordHasher(options: PasswordHasherOptions, telemetry: 
     },
     async close() {
       closed = true;
-      for (const pending of waiting.splice(0)) pending.reject(new Error('password hasher is closed'));
+      const closedError = new Error('password hasher is closed');
+      for (const pending of [...waiting.splice(0), ...busy.values()]) pending.reject(closedError);
+      busy.clear();
       await Promise.all(all.map((worker) => worker.terminate()));
     },
   };

@@ -157,13 +157,22 @@ export function createSessionStore(options: { dialect: Dialect; sessionTtlMs: nu
       }
 
       if (now - Number(row.rotated_at) <= options.graceMs && row.successor_nonce && row.successor_kid) {
-        return {
-          kind: 'replayed',
-          ...session,
-          refreshToken: successorOf(presented, row.successor_nonce),
-          issuedAt: Number(row.successor_issued_at),
-          kid: row.successor_kid,
-        };
+        const refreshToken = successorOf(presented, row.successor_nonce);
+        // Only while the successor is unused: a client retrying a lost answer has not used it;
+        // someone who has is walking the chain with a copy, which is reuse.
+        const successor = await tx.query<{ rotated_at: number | null }>(
+          'SELECT rotated_at FROM auth_refresh_tokens WHERE token_hash = $1',
+          [digest(refreshToken)],
+        );
+        if (successor[0]?.rotated_at === null) {
+          return {
+            kind: 'replayed',
+            ...session,
+            refreshToken,
+            issuedAt: Number(row.successor_issued_at),
+            kid: row.successor_kid,
+          };
+        }
       }
 
       await tx.execute(

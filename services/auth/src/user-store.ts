@@ -173,19 +173,37 @@ export const userStore = {
     return this.update(db, id, sets, params);
   },
 
-  /** Turns an anonymous account into a password account, keeping its id (and so its data). */
+  /**
+   * Turns an anonymous account into a password account, keeping its id (and so its data).
+   * Undefined when the account is no longer anonymous: of concurrent links, one wins.
+   */
   async link(
     db: Queryable,
     id: string,
     email: string,
     passwordHash: string,
   ): Promise<UserWithSecret | undefined> {
-    return this.update(
-      db,
-      id,
-      ['email = $1', 'password_hash = $2', 'anonymous = 0', 'email_verified = 0'],
-      [email, passwordHash],
+    const rows = await db.query<UserRow & Record<string, unknown>>(
+      `UPDATE auth_users SET email = $1, password_hash = $2, anonymous = 0, email_verified = 0, updated_at = $3
+       WHERE id = $4 AND anonymous = 1 RETURNING ${COLUMNS}`,
+      [email, passwordHash, Date.now(), id],
     );
+    return rows[0] ? toUser(rows[0]) : undefined;
+  },
+
+  /** Marks an anonymous account as signed in through a provider (with its verified email, if free). */
+  async upgradeAnonymous(
+    db: Queryable,
+    id: string,
+    email: string | undefined,
+  ): Promise<UserWithSecret | undefined> {
+    const rows = await db.query<UserRow & Record<string, unknown>>(
+      `UPDATE auth_users SET anonymous = 0, email = COALESCE(CAST($1 AS TEXT), email),
+         email_verified = CASE WHEN CAST($1 AS TEXT) IS NULL THEN email_verified ELSE 1 END, updated_at = $2
+       WHERE id = $3 AND anonymous = 1 RETURNING ${COLUMNS}`,
+      [email ?? null, Date.now(), id],
+    );
+    return rows[0] ? toUser(rows[0]) : undefined;
   },
 
   async setPassword(db: Queryable, id: string, passwordHash: string | null): Promise<void> {

@@ -181,6 +181,41 @@ for (const shape of ['embedded', 'production'] as Shape[]) {
       assert.equal(audit.body.items.length, 1);
     });
 
+    it('treats a replay within the grace window as reuse once its successor has been used (no walking the chain)', async () => {
+      const account = await api.signup();
+      const first = await api.post('/v1/auth/refresh', { refreshToken: account.refreshToken });
+      const second = await api.post('/v1/auth/refresh', { refreshToken: first.body.refreshToken });
+      assert.equal(second.status, 200);
+      const walked = await api.post('/v1/auth/refresh', { refreshToken: account.refreshToken });
+      assert.equal(walked.status, 401);
+      assert.equal(walked.body.code, 'auth/refresh-reused');
+      const live = await api.post('/v1/auth/refresh', { refreshToken: second.body.refreshToken });
+      assert.equal(live.status, 401, 'the family is revoked');
+    });
+
+    it('links an anonymous account once, however many links race', async () => {
+      const anonymous = await api.post('/v1/auth/anonymous');
+      const answers = await Promise.all(
+        ['race-a', 'race-b', 'race-c'].map((name) =>
+          api.post(
+            '/v1/auth/link',
+            { email: `${name}-${anonymous.body.user.id as string}@example.com`, password: 'racing along' },
+            anonymous.body.accessToken as string,
+          ),
+        ),
+      );
+      const statuses = answers.map((answer) => answer.status).sort();
+      assert.equal(statuses.filter((status) => status === 200).length, 1, JSON.stringify(statuses));
+      assert.ok(statuses.every((status) => status === 200 || status === 401 || status === 409));
+      const winner = answers.find((answer) => answer.status === 200);
+      const login = await api.post('/v1/auth/login', {
+        email: winner?.body.user.email,
+        password: 'racing along',
+      });
+      assert.equal(login.status, 200);
+      assert.equal(login.body.user.id, anonymous.body.user.id);
+    });
+
     it('lets exactly one token family survive concurrent refreshes of one token', async () => {
       const account = await api.signup();
       const answers = await Promise.all(
@@ -365,6 +400,30 @@ for (const shape of ['embedded', 'production'] as Shape[]) {
       assert.equal(listed.body.items[0].id, account.user.id);
       const audit = await admin(`/v1/admin/audit?userId=${account.user.id}&type=user.updated-by-admin`);
       assert.deepEqual(audit.body.items[0].details.rolesAfter, ['admin', 'editor']);
+
+      const adminToken = refreshed.body.accessToken as string;
+      const demoted = await admin(`/v1/admin/users/${account.user.id}`, {
+        method: 'PATCH',
+        body: { roles: ['editor'] },
+      });
+      assert.equal(demoted.status, 200);
+      const stale = await api.get('/v1/admin/users', adminToken);
+      assert.equal(
+        stale.status,
+        403,
+        'a demoted admin loses the admin API at once, though the token still says admin',
+      );
+      const selfRestore = await api.patch(
+        `/v1/admin/users/${account.user.id}`,
+        { roles: ['admin'] },
+        adminToken,
+      );
+      assert.equal(selfRestore.status, 403, 'and cannot restore the role');
+      await admin(`/v1/admin/users/${account.user.id}`, {
+        method: 'PATCH',
+        body: { roles: ['admin', 'editor'] },
+      });
+      assert.equal((await api.get('/v1/admin/users', adminToken)).status, 200);
 
       const disabled = await admin(`/v1/admin/users/${account.user.id}`, {
         method: 'PATCH',

@@ -139,9 +139,12 @@ export function accountRoutes(core: AuthCore): Route[] {
       const passwordHash = await core.hasher.hash(password, ctx.signal);
       const result = await store
         .transaction(async (tx) => {
+          // The session may have ended while the password was hashed (logout, reuse detected).
+          if (!(await core.sessions.revoke(tx, caller.id, caller.sessionId, 'linked'))) {
+            throw authErrors.sessionEnded();
+          }
           const user = await userStore.link(tx, caller.id, email, passwordHash);
-          if (!user || user.email !== email) throw authErrors.userNotFound();
-          await core.sessions.revoke(tx, caller.id, caller.sessionId, 'linked');
+          if (!user) throw authErrors.notAnonymous();
           const session = await openSession(core, tx, ctx, {
             userId: user.id,
             method: 'password',

@@ -1,6 +1,6 @@
 import { defineRoute, Type, type Route } from '@tern/runtime';
 import { authErrors } from '../auth-errors';
-import { actorOf, type AuthCore } from '../auth-core';
+import { actorOf, currentAdmin, type AuthCore } from '../auth-core';
 import { AdminUserBody } from '../auth-schemas';
 import { normalizeEmail } from '../email-address';
 import { userStore, type UserWithSecret } from '../user-store';
@@ -47,7 +47,8 @@ export function adminRoutes(core: AuthCore): Route[] {
           }),
         },
       },
-    }).handle(async ({ query }) => {
+    }).handle(async ({ query }, ctx) => {
+      await currentAdmin(core, ctx.identity);
       const page = await userStore.list(store, {
         ...(query.email !== undefined ? { email: normalizeEmail(query.email) } : {}),
         ...(query.cursor !== undefined ? { after: query.cursor } : {}),
@@ -66,7 +67,8 @@ export function adminRoutes(core: AuthCore): Route[] {
       tags: ['admin'],
       access: 'admin',
       schema: { params: UserId, response: { 200: AdminUserBody } },
-    }).handle(async ({ params }) => {
+    }).handle(async ({ params }, ctx) => {
+      await currentAdmin(core, ctx.identity);
       const user = await userStore.byId(store, params.id);
       if (!user) throw authErrors.userNotFound();
       return { status: 200, body: await adminView(user) };
@@ -104,6 +106,7 @@ export function adminRoutes(core: AuthCore): Route[] {
         response: { 200: AdminUserBody },
       },
     }).handle(async ({ params, body }, ctx) => {
+      await currentAdmin(core, ctx.identity);
       if (body.claims !== undefined) {
         const reserved = Object.keys(body.claims).filter((name) => RESERVED_CLAIMS.has(name));
         if (reserved.length) throw authErrors.invalidClaims(`Reserved claim names: ${reserved.join(', ')}.`);
@@ -168,7 +171,8 @@ export function adminRoutes(core: AuthCore): Route[] {
           }),
         },
       },
-    }).handle(async ({ query }) => {
+    }).handle(async ({ query }, ctx) => {
+      await currentAdmin(core, ctx.identity);
       const page = await core.audit.list(store, {
         ...(query.userId !== undefined ? { userId: query.userId } : {}),
         ...(query.type !== undefined ? { type: query.type } : {}),
@@ -187,6 +191,7 @@ export function adminRoutes(core: AuthCore): Route[] {
       access: 'admin',
       schema: { response: { 200: Type.Object({ kid: Type.String() }) } },
     }).handle(async (_input, ctx) => {
+      await currentAdmin(core, ctx.identity);
       const kid = await core.keys.rotate();
       await core.audit.record(store, actorOf(ctx), { type: 'keys.rotated', details: { kid } });
       return { status: 200, body: { kid } };
@@ -226,15 +231,18 @@ export function adminRoutes(core: AuthCore): Route[] {
             }),
           },
         },
-      }).handle(async ({ query }) => ({
-        status: 200,
-        body: {
-          items: await recording.list({
-            ...(query.to !== undefined ? { to: query.to.trim().toLowerCase() } : {}),
-            limit: query.limit ?? 50,
-          }),
-        },
-      })),
+      }).handle(async ({ query }, ctx) => {
+        await currentAdmin(core, ctx.identity);
+        return {
+          status: 200,
+          body: {
+            items: await recording.list({
+              ...(query.to !== undefined ? { to: query.to.trim().toLowerCase() } : {}),
+              limit: query.limit ?? 50,
+            }),
+          },
+        };
+      }),
     );
   }
   return routes;

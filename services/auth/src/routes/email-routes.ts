@@ -88,21 +88,15 @@ export function emailRoutes(core: AuthCore): Route[] {
     }).handle(async ({ body }, ctx) => {
       const email = normalizeEmail(body.email);
       await limitMail('reset', email, ctx.ip);
-      const user = await userStore.byEmail(store, email);
-      if (user && !user.disabled && user.email) {
-        const request: AuthMailRequest = { purpose: 'reset-password', userId: user.id, email: user.email };
-        await store.transaction(async (tx) => {
-          await outbox.add(tx, {
-            topic: AUTH_MAIL_TOPIC,
-            payload: request,
-            headers: { 'x-request-id': ctx.requestId },
-          });
-          await core.audit.record(tx, actorOf(ctx), {
-            type: 'user.password-reset-requested',
-            userId: user.id,
-          });
-        });
-      }
+      // The same work whether or not the address has an account: the consumer finds out.
+      const request: AuthMailRequest = { purpose: 'reset-password', email, actor: actorOf(ctx) };
+      await store.transaction((tx) =>
+        outbox.add(tx, {
+          topic: AUTH_MAIL_TOPIC,
+          payload: request,
+          headers: { 'x-request-id': ctx.requestId },
+        }),
+      );
       return { status: 202, body: { status: 'accepted' as const } };
     }),
 

@@ -45,11 +45,10 @@ export function oauthRoutes(core: AuthCore): Route[] {
       const current = await userStore.byId(tx, anonymousCaller);
       if (current?.anonymous) {
         const emailFree = trustedEmail !== undefined && !(await userStore.byEmail(tx, trustedEmail));
-        const upgraded = await userStore.update(
+        const upgraded = await userStore.upgradeAnonymous(
           tx,
           current.id,
-          emailFree ? ['anonymous = 0', 'email = $1', 'email_verified = 1'] : ['anonymous = 0'],
-          emailFree ? [trustedEmail] : [],
+          emailFree ? trustedEmail : undefined,
         );
         if (upgraded) return { user: await link(upgraded), created: false, linked: true, upgraded: true };
       }
@@ -116,7 +115,9 @@ export function oauthRoutes(core: AuthCore): Route[] {
           if (account.user.disabled) throw authErrors.accountDisabled();
           // As with /link: the anonymous session ends, the answer opens a new one.
           if (account.upgraded && caller.kind === 'user') {
-            await core.sessions.revoke(tx, caller.id, caller.sessionId, 'linked');
+            if (!(await core.sessions.revoke(tx, caller.id, caller.sessionId, 'linked'))) {
+              throw authErrors.sessionEnded();
+            }
           }
           const session = await openSession(core, tx, ctx, {
             userId: account.user.id,
