@@ -7,3 +7,16 @@ export {
   tableName,
   valueSql,
 } from './schema/field-sql';
+export {
+  collectionErrors,
+  compileSchema,
+  createIndexSql,
+  createTableSql,
+  diffIndexes,
+  dropIndexSql,
+  indexName,
+  parseDefinition,
+  type CollectionDefinition,
+  type IndexDefinition,
+  type RuleSources,
+} from './collections/collection-definition';

@@ -1,0 +1,215 @@
+import { createHash } from 'node:crypto';
+import Ajv, { type ValidateFunction } from 'ajv';
+import addFormats from 'ajv-formats';
+import { TernError } from '@tern/errors';
+import type { Dialect } from '@tern/store';
+import { COLLECTION_NAME, FIELD_NAME, fieldSql, isSystemField, tableName } from '../schema/field-sql';
+
+export interface IndexDefinition {
+  fields: string[];
+  unique: boolean;
+}
+
+export interface RuleSources {
+  read: string;
+  create: string;
+  update: string;
+  delete: string;
+}
+
+/** A collection as an administrator declares it (`PUT /v1/admin/collections/:name`). */
+export interface CollectionDefinition {
+  name: string;
+  schema: Record<string, unknown>;
+  indexes: IndexDefinition[];
+  rules: RuleSources;
+  shardKey: string;
+}
+
+const OWNER_ONLY = 'doc.ownerId == auth.id';
+const MAX_SCHEMA_BYTES = 64 * 1024;
+const MAX_INDEXES = 32;
+const MAX_INDEX_FIELDS = 4;
+
+export const collectionErrors = {
+  invalid: (detail: string) =>
+    new TernError({ code: 'data/invalid-collection', status: 400, title: 'Bad Request', detail }),
+};
+
+/**
+ * Checks a definition and fills the defaults: no indexes, owner-only rules, shard key `ownerId`.
+ * The JSON Schema must compile (Ajv, strict) and must describe an object; system fields belong
+ * to Tern and may not be declared. Throws 400 `data/invalid-collection` naming the problem.
+ */
+export function parseDefinition(name: string, input: unknown): CollectionDefinition {
+  if (!COLLECTION_NAME.test(name)) {
+    throw collectionErrors.invalid(
+      'A collection name is 1–48 lower-case letters, digits or underscores, starting with a letter.',
+    );
+  }
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    throw collectionErrors.invalid('The definition must be a JSON object.');
+  }
+  const body = input as Record<string, unknown>;
+  const unknown = Object.keys(body).filter(
+    (key) => !['schema', 'indexes', 'rules', 'shardKey'].includes(key),
+  );
+  if (unknown.length) throw collectionErrors.invalid(`Unknown parts: ${unknown.join(', ')}.`);
+  const schema = body.schema;
+  if (typeof schema !== 'object' || schema === null || Array.isArray(schema)) {
+    throw collectionErrors.invalid('`schema` must be a JSON Schema object.');
+  }
+  if (Buffer.byteLength(JSON.stringify(schema)) > MAX_SCHEMA_BYTES) {
+    throw collectionErrors.invalid(`\`schema\` must be at most ${MAX_SCHEMA_BYTES} bytes.`);
+  }
+  const schemaObject = schema as Record<string, unknown>;
+  if (schemaObject.type !== 'object') throw collectionErrors.invalid('`schema.type` must be "object".');
+  const declared = Object.keys((schemaObject.properties as Record<string, unknown> | undefined) ?? {});
+  const reserved = declared.filter((field) => isSystemField(field));
+  if (reserved.length)
+    throw collectionErrors.invalid(`System fields cannot be declared: ${reserved.join(', ')}.`);
+  const badNames = declared.filter((field) => !FIELD_NAME.test(field));
+  if (badNames.length) {
+    throw collectionErrors.invalid(
+      `Field names must match ${FIELD_NAME.source}: ${badNames.slice(0, 5).join(', ')}.`,
+    );
+  }
+  compileSchema(schemaObject);
+
+  const indexes = parseIndexes(body.indexes);
+  const rules = parseRules(body.rules);
+  const shardKey = body.shardKey ?? 'ownerId';
+  if (
+    typeof shardKey !== 'string' ||
+    !(shardKey === 'ownerId' || shardKey === 'id' || FIELD_NAME.test(shardKey))
+  ) {
+    throw collectionErrors.invalid('`shardKey` must be a field name.');
+  }
+  return { name, schema: schemaObject, indexes, rules, shardKey };
+}
+
+/** Compiles a document schema once; refuses schemas Ajv's strict mode refuses, and remote references. */
+export function compileSchema(schema: Record<string, unknown>): ValidateFunction {
+  const ajv = addFormats.default(
+    new Ajv({
+      strict: true,
+      allErrors: false,
+      coerceTypes: false,
+      useDefaults: false,
+      loadSchema: undefined,
+    }),
+  );
+  try {
+    return ajv.compile(schema);
+  } catch (error) {
+    throw collectionErrors.invalid(
+      `\`schema\` is not a valid JSON Schema: ${(error as Error).message.slice(0, 300)}`,
+    );
+  }
+}
+
+function parseIndexes(input: unknown): IndexDefinition[] {
+  if (input === undefined) return [];
+  if (!Array.isArray(input) || input.length > MAX_INDEXES) {
+    throw collectionErrors.invalid(`\`indexes\` must be a list of at most ${MAX_INDEXES} indexes.`);
+  }
+  const seen = new Set<string>();
+  return input.map((raw: unknown, position) => {
+    const index = raw as { fields?: unknown; unique?: unknown };
+    const fields = index?.fields;
+    if (
+      !Array.isArray(fields) ||
+      fields.length === 0 ||
+      fields.length > MAX_INDEX_FIELDS ||
+      !fields.every(
+        (field) => typeof field === 'string' && (isSystemField(field) || FIELD_NAME.test(field)),
+      ) ||
+      new Set(fields).size !== fields.length
+    ) {
+      throw collectionErrors.invalid(
+        `indexes[${position}].fields must list 1–${MAX_INDEX_FIELDS} distinct top-level field names.`,
+      );
+    }
+    if (index.unique !== undefined && typeof index.unique !== 'boolean') {
+      throw collectionErrors.invalid(`indexes[${position}].unique must be true or false.`);
+    }
+    const extra = Object.keys(index).filter((key) => key !== 'fields' && key !== 'unique');
+    if (extra.length)
+      throw collectionErrors.invalid(`indexes[${position}] has unknown parts: ${extra.join(', ')}.`);
+    const definition = { fields: fields as string[], unique: index.unique === true };
+    const key = indexName('x', definition);
+    if (seen.has(key)) throw collectionErrors.invalid(`indexes[${position}] repeats an earlier index.`);
+    seen.add(key);
+    return definition;
+  });
+}
+
+function parseRules(input: unknown): RuleSources {
+  const rules: RuleSources = { read: OWNER_ONLY, create: OWNER_ONLY, update: OWNER_ONLY, delete: OWNER_ONLY };
+  if (input === undefined) return rules;
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    throw collectionErrors.invalid('`rules` must be an object of read, create, update, delete.');
+  }
+  for (const [operation, source] of Object.entries(input)) {
+    if (!(operation in rules)) throw collectionErrors.invalid(`Unknown rule \`${operation}\`.`);
+    if (typeof source !== 'string' || source.length === 0 || source.length > 2000) {
+      throw collectionErrors.invalid(`rules.${operation} must be a rule of 1–2000 characters.`);
+    }
+    rules[operation as keyof RuleSources] = source;
+  }
+  return rules;
+}
+
+/** A stable name for an index: the same fields and uniqueness give the same name on every instance. */
+export function indexName(collection: string, index: IndexDefinition): string {
+  const digest = createHash('sha256')
+    .update(`${index.unique ? 'u' : 'n'}:${index.fields.join(',')}`)
+    .digest('hex')
+    .slice(0, 12);
+  return `data_ix_${collection}_${digest}`;
+}
+
+/** The table of a collection (see field-sql.ts for the layout). */
+export function createTableSql(dialect: Dialect, collection: string): string {
+  const body = dialect === 'postgres' ? 'JSONB' : 'TEXT';
+  return `CREATE TABLE IF NOT EXISTS ${tableName(collection)} (
+    id TEXT PRIMARY KEY,
+    owner_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    body ${body} NOT NULL
+  )`;
+}
+
+/**
+ * An expression index over exactly the expressions queries use. On PostgreSQL it is built
+ * CONCURRENTLY (run it outside a transaction), so adding one never blocks writes; on SQLite a
+ * build holds the write lock for its duration.
+ */
+export function createIndexSql(dialect: Dialect, collection: string, index: IndexDefinition): string {
+  const columns = index.fields.map((field) => {
+    const expression = fieldSql(dialect, field);
+    return isSystemField(field) ? expression : `(${expression})`;
+  });
+  const concurrently = dialect === 'postgres' ? ' CONCURRENTLY' : '';
+  return `CREATE ${index.unique ? 'UNIQUE ' : ''}INDEX${concurrently} IF NOT EXISTS ${indexName(collection, index)} ON ${tableName(collection)} (${columns.join(', ')})`;
+}
+
+export function dropIndexSql(dialect: Dialect, collection: string, index: IndexDefinition): string {
+  return `DROP INDEX${dialect === 'postgres' ? ' CONCURRENTLY' : ''} IF EXISTS ${indexName(collection, index)}`;
+}
+
+/** What changing a collection's indexes from `before` to `after` takes. */
+export function diffIndexes(
+  collection: string,
+  before: IndexDefinition[],
+  after: IndexDefinition[],
+): { create: IndexDefinition[]; drop: IndexDefinition[] } {
+  const names = (list: IndexDefinition[]) => new Set(list.map((index) => indexName(collection, index)));
+  const [had, wants] = [names(before), names(after)];
+  return {
+    create: after.filter((index) => !had.has(indexName(collection, index))),
+    drop: before.filter((index) => !wants.has(indexName(collection, index))),
+  };
+}
