@@ -20,3 +20,13 @@ export {
   type IndexDefinition,
   type RuleSources,
 } from './collections/collection-definition';
+export {
+  compileQuery,
+  encodeCursor,
+  parseQuery,
+  servingIndex,
+  QUERY_LIMITS,
+  type CompiledQuery,
+  type DocumentQuery,
+} from './query/compile-query';
+export { queryErrors } from './query/query-errors';
