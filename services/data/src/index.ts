@@ -30,3 +30,4 @@ export {
   type DocumentQuery,
 } from './query/compile-query';
 export { queryErrors } from './query/query-errors';
+export { compileRule, OWNER_ONLY, type CompiledRule, type RuleAuth } from './rules/compile-rule';
