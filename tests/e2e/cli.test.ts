@@ -48,6 +48,7 @@ describe('the tern CLI', () => {
       rateLimit: 'memory',
     });
     assert.deepEqual(status.migrations['tern.outbox'], [1, 2]);
+    assert.deepEqual(status.migrations['tern.idempotency'], [1]);
     assert.equal((await fetch(`${tern.url}/v1/admin/system`)).status, 401);
 
     assert.equal(await tern.stop('SIGTERM'), 0, tern.stderr.join(''));

@@ -1,6 +1,7 @@
 import { authService } from '@tern/auth';
+import { dataService } from '@tern/data';
 import type { ServiceDefinition } from '@tern/runtime';
 import { systemService } from '@tern/system';
 
 /** Every service this program can host. `npm start` hosts them all; `--service` picks some. */
-export const defaultCatalog: readonly ServiceDefinition[] = [systemService, authService];
+export const defaultCatalog: readonly ServiceDefinition[] = [systemService, authService, dataService];

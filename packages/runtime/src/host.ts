@@ -1,6 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import type { TernConfig } from '@tern/config';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { IDEMPOTENCY_MIGRATIONS } from '@tern/idempotency';
 import { createOutbox, createOutboxRelay, OUTBOX_MIGRATIONS, type OutboxRelay } from '@tern/outbox';
 import type { Consumer } from '@tern/queue';
 import { createAccessTokenVerifier, type AccessTokenVerifier } from '@tern/tokens';
@@ -84,6 +85,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
 
   try {
     await infrastructure.store.migrate('tern.outbox', OUTBOX_MIGRATIONS);
+    await infrastructure.store.migrate('tern.idempotency', IDEMPOTENCY_MIGRATIONS);
     const deps: ServiceDeps = {
       config,
       log,

@@ -1,3 +1,4 @@
+export { createDataService, dataService } from './data-service';
 export {
   COLLECTION_NAME,
   FIELD_NAME,

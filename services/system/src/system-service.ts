@@ -31,7 +31,7 @@ export function createSystemService(deps: ServiceDeps): ServiceModule {
         schema: { response: { 200: SystemStatus } },
       }).handle(async () => {
         const migrations: Record<string, number[]> = {};
-        for (const name of ['tern.outbox', ...deps.process.services]) {
+        for (const name of ['tern.outbox', 'tern.idempotency', ...deps.process.services]) {
           migrations[name] = await deps.store.appliedMigrations(name);
         }
         return {

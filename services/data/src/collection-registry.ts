@@ -1,0 +1,125 @@
+import type { ValidateFunction } from 'ajv';
+import type { Store } from '@tern/store';
+import { TernError } from '@tern/errors';
+import {
+  compileSchema,
+  createIndexSql,
+  createTableSql,
+  diffIndexes,
+  dropIndexSql,
+  type CollectionDefinition,
+} from './collections/collection-definition';
+import { compileRule, type CompiledRule } from './rules/compile-rule';
+import { tableName } from './schema/field-sql';
+
+/** A collection ready to serve: its definition with the schema and rules compiled once. */
+export interface Collection {
+  definition: CollectionDefinition;
+  revision: number;
+  validate: ValidateFunction;
+  rules: Record<'read' | 'create' | 'update' | 'delete', CompiledRule>;
+}
+
+export const collectionNotFound = (name: string) =>
+  new TernError({
+    code: 'data/collection-not-found',
+    status: 404,
+    title: 'Not Found',
+    detail: `There is no collection ${name}.`,
+  });
+
+// Definitions change rarely; another instance's change is seen within this long.
+const CACHE_MS = 2_000;
+
+/**
+ * Where collection definitions live (the `data_collections` table) and how they reach every
+ * instance: read through a short cache, compiled once per revision.
+ */
+export function createCollectionRegistry(store: Store) {
+  const cache = new Map<string, { collection: Collection | undefined; loadedAt: number }>();
+
+  function compile(definition: CollectionDefinition, revision: number): Collection {
+    return {
+      definition,
+      revision,
+      validate: compileSchema(definition.schema),
+      rules: {
+        read: compileRule(definition.rules.read),
+        create: compileRule(definition.rules.create),
+        update: compileRule(definition.rules.update),
+        delete: compileRule(definition.rules.delete),
+      },
+    };
+  }
+
+  async function load(name: string): Promise<Collection | undefined> {
+    const cached = cache.get(name);
+    if (cached && performance.now() - cached.loadedAt < CACHE_MS) return cached.collection;
+    const rows = await store.query<{ definition: string; revision: number }>(
+      'SELECT definition, revision FROM data_collections WHERE name = $1',
+      [name],
+    );
+    const row = rows[0];
+    const collection =
+      row === undefined
+        ? undefined
+        : cached?.collection && cached.collection.revision === Number(row.revision)
+          ? cached.collection
+          : compile(JSON.parse(row.definition) as CollectionDefinition, Number(row.revision));
+    cache.set(name, { collection, loadedAt: performance.now() });
+    return collection;
+  }
+
+  return {
+    /** The collection, or 404 `data/collection-not-found`. */
+    async get(name: string): Promise<Collection> {
+      const collection = await load(name);
+      if (!collection) throw collectionNotFound(name);
+      return collection;
+    },
+
+    async list(): Promise<CollectionDefinition[]> {
+      const rows = await store.query<{ definition: string }>(
+        'SELECT definition FROM data_collections ORDER BY name',
+      );
+      return rows.map((row) => JSON.parse(row.definition) as CollectionDefinition);
+    },
+
+    /**
+     * Creates or changes a collection: its table, then the index difference (on PostgreSQL built
+     * CONCURRENTLY, outside any transaction, so writes go on), then the definition. Rules and
+     * schema are compiled first, so a bad definition changes nothing.
+     */
+    async put(definition: CollectionDefinition): Promise<{ created: boolean; revision: number }> {
+      compile(definition, 0);
+      const existing = await store.query<{ definition: string; revision: number }>(
+        'SELECT definition, revision FROM data_collections WHERE name = $1',
+        [definition.name],
+      );
+      const before = existing[0] ? (JSON.parse(existing[0].definition) as CollectionDefinition) : undefined;
+      await store.execute(createTableSql(store.kind, definition.name));
+      const { create, drop } = diffIndexes(definition.name, before?.indexes ?? [], definition.indexes);
+      for (const index of create) await store.execute(createIndexSql(store.kind, definition.name, index));
+      for (const index of drop) await store.execute(dropIndexSql(store.kind, definition.name, index));
+      const revision = Number(existing[0]?.revision ?? 0) + 1;
+      await store.execute(
+        `INSERT INTO data_collections (name, definition, revision, updated_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (name) DO UPDATE SET definition = excluded.definition, revision = excluded.revision,
+           updated_at = excluded.updated_at`,
+        [definition.name, JSON.stringify(definition), revision, Date.now()],
+      );
+      cache.delete(definition.name);
+      return { created: before === undefined, revision };
+    },
+
+    /** Drops a collection and all its documents. */
+    async drop(name: string): Promise<boolean> {
+      const removed = await store.execute('DELETE FROM data_collections WHERE name = $1', [name]);
+      await store.execute(`DROP TABLE IF EXISTS ${tableName(name)}`);
+      cache.delete(name);
+      return removed.rowCount > 0;
+    },
+  };
+}
+
+export type CollectionRegistry = ReturnType<typeof createCollectionRegistry>;

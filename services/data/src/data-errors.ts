@@ -1,0 +1,46 @@
+import { TernError } from '@tern/errors';
+
+export const dataErrors = {
+  notFound: () =>
+    new TernError({ code: 'data/not-found', status: 404, title: 'Not Found', detail: 'No such document.' }),
+  forbidden: (operation: string) =>
+    new TernError({
+      code: 'data/forbidden',
+      status: 403,
+      title: 'Forbidden',
+      detail: `The collection's ${operation} rule does not allow this.`,
+    }),
+  invalidDocument: (errors: { path: string; message: string }[]) =>
+    new TernError({
+      code: 'data/invalid-document',
+      status: 400,
+      title: 'Bad Request',
+      detail: errors
+        .slice(0, 5)
+        .map((error) => `${error.path || '/'} ${error.message}`)
+        .join('; '),
+      details: { errors: errors.slice(0, 20) },
+    }),
+  versionMismatch: (current: number | undefined) =>
+    new TernError({
+      code: 'data/version-mismatch',
+      status: 412,
+      title: 'Precondition Failed',
+      detail: 'The document changed since that version; read it again and retry.',
+      details: current === undefined ? {} : { currentVersion: current },
+    }),
+  idTaken: () =>
+    new TernError({
+      code: 'data/id-taken',
+      status: 409,
+      title: 'Conflict',
+      detail: 'A document with this id already exists.',
+    }),
+  invalidIfMatch: () =>
+    new TernError({
+      code: 'data/invalid-if-match',
+      status: 400,
+      title: 'Bad Request',
+      detail: 'If-Match must be a document version: a positive integer, optionally quoted.',
+    }),
+};

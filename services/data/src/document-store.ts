@@ -1,0 +1,111 @@
+import { v7 as uuidv7 } from 'uuid';
+import type { Queryable, Row } from '@tern/store';
+import { tableName } from './schema/field-sql';
+
+/** A document as clients see it: its fields, and the system fields Tern keeps. */
+export type DocumentView = Record<string, unknown> & {
+  id: string;
+  ownerId: string;
+  version: number;
+  createdAt: string;
+  updatedAt: string;
+};
+
+export const SYSTEM_KEYS = ['id', 'ownerId', 'version', 'createdAt', 'updatedAt'] as const;
+
+interface DocumentRow {
+  id: string;
+  owner_id: string;
+  version: number;
+  created_at: string;
+  updated_at: string;
+  body: string | Record<string, unknown>;
+}
+
+export function toView(row: Row): DocumentView {
+  const document = row as unknown as DocumentRow;
+  // PostgreSQL hands JSONB back parsed; SQLite hands back the text.
+  const body =
+    typeof document.body === 'string'
+      ? (JSON.parse(document.body) as Record<string, unknown>)
+      : document.body;
+  return {
+    ...body,
+    id: document.id,
+    ownerId: document.owner_id,
+    version: Number(document.version),
+    createdAt: document.created_at,
+    updatedAt: document.updated_at,
+  };
+}
+
+/** The document's own fields, without the system fields. */
+export function bodyOf(document: Record<string, unknown>): Record<string, unknown> {
+  const body: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(document)) {
+    if (!(SYSTEM_KEYS as readonly string[]).includes(key)) body[key] = value;
+  }
+  return body;
+}
+
+const COLUMNS = 'id, owner_id, version, created_at, updated_at, body';
+
+/** Documents of one collection's table. Every function runs on the connection or transaction given. */
+export const documentStore = {
+  newId: (): string => uuidv7(),
+
+  async get(db: Queryable, collection: string, id: string): Promise<DocumentView | undefined> {
+    const rows = await db.query(`SELECT ${COLUMNS} FROM ${tableName(collection)} WHERE id = $1`, [id]);
+    return rows[0] ? toView(rows[0]) : undefined;
+  },
+
+  async insert(
+    db: Queryable,
+    collection: string,
+    document: { id: string; ownerId: string; body: Record<string, unknown> },
+  ): Promise<DocumentView | undefined> {
+    const now = new Date().toISOString();
+    const rows = await db.query(
+      `INSERT INTO ${tableName(collection)} (${COLUMNS}) VALUES ($1, $2, 1, $3, $3, $4)
+       ON CONFLICT (id) DO NOTHING RETURNING ${COLUMNS}`,
+      [document.id, document.ownerId, now, JSON.stringify(document.body)],
+    );
+    return rows[0] ? toView(rows[0]) : undefined;
+  },
+
+  /** Replaces the body if the version is still `version`; undefined when it moved on. */
+  async replace(
+    db: Queryable,
+    collection: string,
+    id: string,
+    version: number,
+    body: Record<string, unknown>,
+  ): Promise<DocumentView | undefined> {
+    const rows = await db.query(
+      `UPDATE ${tableName(collection)} SET body = $1, version = version + 1, updated_at = $2
+       WHERE id = $3 AND version = $4 RETURNING ${COLUMNS}`,
+      [JSON.stringify(body), new Date().toISOString(), id, version],
+    );
+    return rows[0] ? toView(rows[0]) : undefined;
+  },
+
+  async delete(db: Queryable, collection: string, id: string, version: number): Promise<boolean> {
+    const result = await db.execute(`DELETE FROM ${tableName(collection)} WHERE id = $1 AND version = $2`, [
+      id,
+      version,
+    ]);
+    return result.rowCount > 0;
+  },
+};
+
+/** RFC 7396 JSON merge patch: objects merge, `null` removes, anything else replaces. */
+export function mergePatch(target: unknown, patch: unknown): unknown {
+  if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) return patch;
+  const result: Record<string, unknown> =
+    typeof target === 'object' && target !== null && !Array.isArray(target) ? { ...(target as object) } : {};
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === null) delete result[key];
+    else result[key] = mergePatch(result[key], value);
+  }
+  return result;
+}

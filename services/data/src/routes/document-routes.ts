@@ -1,0 +1,350 @@
+import {
+  defineRoute,
+  Type,
+  type Identity,
+  type RequestContext,
+  type Route,
+  type ServiceDeps,
+} from '@tern/runtime';
+import { fingerprintOf, idempotentWrite, type StoredResponse } from '@tern/idempotency';
+import type { Queryable } from '@tern/store';
+import type { Collection, CollectionRegistry } from '../collection-registry';
+import { dataErrors } from '../data-errors';
+import { bodyOf, documentStore, mergePatch, SYSTEM_KEYS, toView, type DocumentView } from '../document-store';
+import { compileQuery, encodeCursor, parseQuery, servingIndex } from '../query/compile-query';
+import { queryErrors } from '../query/query-errors';
+import type { RuleAuth } from '../rules/compile-rule';
+
+const Params = Type.Object({
+  collection: Type.String({ minLength: 1, maxLength: 48, pattern: '^[a-z][a-z0-9_]*$' }),
+});
+const DocParams = Type.Object({
+  collection: Type.String({ minLength: 1, maxLength: 48, pattern: '^[a-z][a-z0-9_]*$' }),
+  id: Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9_-]+$' }),
+});
+const Doc = Type.Record(Type.String(), Type.Unknown());
+const IdempotencyHeaders = Type.Object({
+  'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
+  'if-match': Type.Optional(Type.String({ maxLength: 64 })),
+});
+// Above this many documents a query no index serves is refused rather than scanned.
+const UNINDEXED_QUERY_LIMIT = 1_000;
+const COUNT_CACHE_MS = 30_000;
+
+type Caller = { kind: 'admin' } | { kind: 'user'; auth: RuleAuth } | { kind: 'anonymous' };
+
+function callerOf(identity: Identity): Caller {
+  if (identity.kind === 'admin') return { kind: 'admin' };
+  if (identity.kind === 'user') {
+    return {
+      kind: 'user',
+      auth: {
+        id: identity.id,
+        roles: identity.roles,
+        claims: identity.claims,
+        anonymous: identity.anonymous,
+      },
+    };
+  }
+  return { kind: 'anonymous' };
+}
+
+/** The admin credential is above the rules; everyone else is judged by them. */
+function allowed(
+  collection: Collection,
+  operation: 'read' | 'create' | 'update' | 'delete',
+  caller: Caller,
+  doc: DocumentView,
+) {
+  if (caller.kind === 'admin') return true;
+  return collection.rules[operation].evaluate(caller.kind === 'user' ? caller.auth : undefined, doc);
+}
+
+function parseIfMatch(header: string | undefined): number | undefined {
+  if (header === undefined) return undefined;
+  const match = /^(?:W\/)?"?([1-9][0-9]{0,9})"?$/.exec(header.trim());
+  if (!match?.[1]) throw dataErrors.invalidIfMatch();
+  return Number(match[1]);
+}
+
+function validate(collection: Collection, body: Record<string, unknown>): void {
+  const system = Object.keys(body).filter((key) => (SYSTEM_KEYS as readonly string[]).includes(key));
+  if (system.length) {
+    throw dataErrors.invalidDocument(
+      system.map((key) => ({ path: `/${key}`, message: 'is a system field, set by Tern' })),
+    );
+  }
+  if (!collection.validate(body)) {
+    throw dataErrors.invalidDocument(
+      (collection.validate.errors ?? []).map((error) => ({
+        path: error.instancePath,
+        message: error.message ?? 'is invalid',
+      })),
+    );
+  }
+}
+
+/** Documents under /v1/data/:collection: create, read, replace, patch, delete, and queries. */
+export function documentRoutes(deps: ServiceDeps, registry: CollectionRegistry): Route[] {
+  const { store, outbox } = deps;
+  const counts = new Map<string, { count: number; at: number }>();
+
+  async function sizeOf(collection: string): Promise<number> {
+    const cached = counts.get(collection);
+    if (cached && performance.now() - cached.at < COUNT_CACHE_MS) return cached.count;
+    const rows = await store.query<{ n: number | bigint }>(`SELECT COUNT(*) AS n FROM data_c_${collection}`);
+    const count = Number(rows[0]?.n ?? 0);
+    counts.set(collection, { count, at: performance.now() });
+    return count;
+  }
+
+  /** Runs a write once per Idempotency-Key (when given), in one transaction with its event. */
+  function write(
+    ctx: RequestContext,
+    headers: Record<string, string | string[] | undefined>,
+    request: { method: string; url: string; body: unknown },
+    run: (tx: Queryable) => Promise<StoredResponse>,
+  ): Promise<StoredResponse> {
+    const key = header(headers, 'idempotency-key');
+    if (key === undefined) return store.transaction(run);
+    const scope = ctx.identity.kind === 'user' ? `user:${ctx.identity.id}` : ctx.identity.kind;
+    return idempotentWrite(
+      store,
+      { scope, key, fingerprint: fingerprintOf(request.method, request.url, request.body) },
+      run,
+    );
+  }
+
+  const changed = (
+    tx: Queryable,
+    ctx: RequestContext,
+    collection: string,
+    op: string,
+    doc: { id: string; version: number; ownerId: string },
+  ) =>
+    outbox.add(tx, {
+      topic: `data.${collection}.changed`,
+      payload: { op, collection, id: doc.id, version: doc.version, ownerId: doc.ownerId },
+      headers: { 'x-request-id': ctx.requestId },
+    });
+
+  const respond = (result: StoredResponse) => {
+    const body = result.body as DocumentView | { status: 'ok' };
+    const version = (body as DocumentView).version;
+    return {
+      status: result.status as 200,
+      body: body as never,
+      ...(typeof version === 'number' ? { headers: { etag: `"${version}"` } } : {}),
+    };
+  };
+
+  return [
+    defineRoute({
+      method: 'POST',
+      url: '/v1/data/:collection',
+      summary: 'Creates a document; the server picks a time-ordered id unless the client sends its own.',
+      tags: ['data'],
+      access: 'user',
+      schema: { params: Params, headers: IdempotencyHeaders, body: Doc, response: { 201: Doc } },
+    }).handle(async ({ params, body, headers }, ctx) => {
+      const collection = await registry.get(params.collection);
+      const caller = callerOf(ctx.identity);
+      const { id: requestedId, ownerId: requestedOwner, ...fields } = body;
+      if (
+        requestedId !== undefined &&
+        (typeof requestedId !== 'string' || !/^[A-Za-z0-9_-]{1,128}$/.test(requestedId))
+      ) {
+        throw dataErrors.invalidDocument([{ path: '/id', message: 'must be 1–128 letters, digits, - or _' }]);
+      }
+      const ownerId = caller.kind === 'user' ? caller.auth.id : requestedOwner;
+      if (typeof ownerId !== 'string' || ownerId.length === 0 || ownerId.length > 128) {
+        throw dataErrors.invalidDocument([
+          { path: '/ownerId', message: 'the admin credential must name the owner' },
+        ]);
+      }
+      if (caller.kind === 'user' && requestedOwner !== undefined && requestedOwner !== caller.auth.id) {
+        throw dataErrors.forbidden('create');
+      }
+      validate(collection, fields);
+      const id = (requestedId as string | undefined) ?? documentStore.newId();
+      const now = new Date().toISOString();
+      const draft: DocumentView = { ...fields, id, ownerId, version: 1, createdAt: now, updatedAt: now };
+      if (!allowed(collection, 'create', caller, draft)) throw dataErrors.forbidden('create');
+      const result = await write(
+        ctx,
+        headers,
+        { method: 'POST', url: `/v1/data/${params.collection}`, body },
+        async (tx) => {
+          const created = await documentStore.insert(tx, params.collection, { id, ownerId, body: fields });
+          if (!created) throw dataErrors.idTaken();
+          await changed(tx, ctx, params.collection, 'create', created);
+          return { status: 201, body: created };
+        },
+      );
+      const answer = respond(result);
+      return { ...answer, status: 201 as const };
+    }),
+
+    defineRoute({
+      method: 'GET',
+      url: '/v1/data/:collection/:id',
+      summary: 'One document, if the read rule allows it (otherwise 404, as if it did not exist).',
+      tags: ['data'],
+      access: 'user',
+      schema: { params: DocParams, response: { 200: Doc } },
+    }).handle(async ({ params }, ctx) => {
+      const collection = await registry.get(params.collection);
+      const doc = await documentStore.get(store, params.collection, params.id);
+      if (!doc || !allowed(collection, 'read', callerOf(ctx.identity), doc)) throw dataErrors.notFound();
+      return { status: 200, body: doc, headers: { etag: `"${doc.version}"` } };
+    }),
+
+    ...(['PUT', 'PATCH'] as const).map((method) =>
+      defineRoute({
+        method,
+        url: '/v1/data/:collection/:id',
+        summary:
+          method === 'PUT' ? 'Replaces a document.' : 'Changes a document by JSON merge patch (RFC 7396).',
+        description: 'If-Match: <version> makes it conditional (412 when the document moved on).',
+        tags: ['data'],
+        access: 'user',
+        schema: { params: DocParams, headers: IdempotencyHeaders, body: Doc, response: { 200: Doc } },
+      }).handle(async ({ params, body, headers }, ctx) => {
+        const collection = await registry.get(params.collection);
+        const caller = callerOf(ctx.identity);
+        const expected = parseIfMatch(header(headers, 'if-match'));
+        const result = await write(
+          ctx,
+          headers,
+          { method, url: `/v1/data/${params.collection}/${params.id}`, body },
+          async (tx) => {
+            const current = await documentStore.get(tx, params.collection, params.id);
+            if (!current || !allowed(collection, 'read', caller, current)) throw dataErrors.notFound();
+            if (expected !== undefined && expected !== current.version)
+              throw dataErrors.versionMismatch(current.version);
+            const fields =
+              method === 'PUT' ? body : (mergePatch(bodyOf(current), body) as Record<string, unknown>);
+            validate(collection, fields);
+            const next: DocumentView = { ...fields, ...pickSystem(current) };
+            // The rule must hold before and after: a change cannot move a document out of its rule's reach.
+            if (
+              !allowed(collection, 'update', caller, current) ||
+              !allowed(collection, 'update', caller, next)
+            ) {
+              throw dataErrors.forbidden('update');
+            }
+            const updated = await documentStore.replace(
+              tx,
+              params.collection,
+              params.id,
+              current.version,
+              fields,
+            );
+            if (!updated) throw dataErrors.versionMismatch(undefined);
+            await changed(tx, ctx, params.collection, 'update', updated);
+            return { status: 200, body: updated };
+          },
+        );
+        return respond(result);
+      }),
+    ),
+
+    defineRoute({
+      method: 'DELETE',
+      url: '/v1/data/:collection/:id',
+      summary: 'Deletes a document.',
+      tags: ['data'],
+      access: 'user',
+      schema: {
+        params: DocParams,
+        headers: IdempotencyHeaders,
+        response: { 200: Type.Object({ status: Type.Literal('ok') }) },
+      },
+    }).handle(async ({ params, headers }, ctx) => {
+      const collection = await registry.get(params.collection);
+      const caller = callerOf(ctx.identity);
+      const expected = parseIfMatch(header(headers, 'if-match'));
+      const result = await write(
+        ctx,
+        headers,
+        { method: 'DELETE', url: `/v1/data/${params.collection}/${params.id}`, body: null },
+        async (tx) => {
+          const current = await documentStore.get(tx, params.collection, params.id);
+          if (!current || !allowed(collection, 'read', caller, current)) throw dataErrors.notFound();
+          if (expected !== undefined && expected !== current.version)
+            throw dataErrors.versionMismatch(current.version);
+          if (!allowed(collection, 'delete', caller, current)) throw dataErrors.forbidden('delete');
+          if (!(await documentStore.delete(tx, params.collection, params.id, current.version))) {
+            throw dataErrors.versionMismatch(undefined);
+          }
+          await changed(tx, ctx, params.collection, 'delete', current);
+          return { status: 200, body: { status: 'ok' } };
+        },
+      );
+      return { status: 200, body: result.body as { status: 'ok' } };
+    }),
+
+    defineRoute({
+      method: 'GET',
+      url: '/v1/data/:collection',
+      summary: 'Documents matching a query, those the read rule grants, a page at a time.',
+      description:
+        '`where` is URL-encoded JSON `{"field": {"op": value}}` (eq, ne, lt, lte, gt, gte, in, prefix); `orderBy` a field, `-` for descending; `limit` ≤ 100; `cursor` from the previous page.',
+      tags: ['data'],
+      access: 'user',
+      schema: {
+        params: Params,
+        querystring: Type.Object(
+          {
+            where: Type.Optional(Type.String({ maxLength: 8192 })),
+            orderBy: Type.Optional(Type.String({ maxLength: 80 })),
+            limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
+            cursor: Type.Optional(Type.String({ maxLength: 16_384 })),
+          },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: Type.Object({ items: Type.Array(Doc), nextCursor: Type.Union([Type.String(), Type.Null()]) }),
+        },
+      },
+    }).handle(async ({ params, query }, ctx) => {
+      const collection = await registry.get(params.collection);
+      const parsed = parseQuery(query);
+      const serving = servingIndex(parsed, collection.definition.indexes);
+      if (!serving.served && (await sizeOf(params.collection)) > UNINDEXED_QUERY_LIMIT) {
+        throw queryErrors.unindexedQuery(params.collection, serving.suggestion);
+      }
+      const caller = callerOf(ctx.identity);
+      const rule =
+        caller.kind === 'admin'
+          ? 'all'
+          : collection.rules.read.toSql(caller.kind === 'user' ? caller.auth : undefined, store.kind, 1);
+      if (rule === 'none') return { status: 200, body: { items: [], nextCursor: null } };
+      const compiled = compileQuery(store.kind, params.collection, parsed, rule === 'all' ? undefined : rule);
+      const docs = (await store.query(compiled.sql, compiled.params)).map(toView);
+      const items = docs.slice(0, parsed.limit);
+      const last = items[items.length - 1];
+      const nextCursor =
+        docs.length > parsed.limit && last
+          ? encodeCursor(parsed, { id: last.id, sortValue: last[parsed.orderBy.field] })
+          : null;
+      return { status: 200, body: { items, nextCursor } };
+    }),
+  ];
+}
+
+/** One header's value (the schema already refused repeated ones by their type). */
+function header(headers: Record<string, string | string[] | undefined>, name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function pickSystem(doc: DocumentView) {
+  return {
+    id: doc.id,
+    ownerId: doc.ownerId,
+    version: doc.version,
+    createdAt: doc.createdAt,
+    updatedAt: doc.updatedAt,
+  };
+}

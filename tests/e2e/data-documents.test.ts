@@ -1,0 +1,247 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { authService } from '@tern/auth';
+import { loadConfig } from '@tern/config';
+import { startHost, type RunningHost } from '@tern/runtime';
+import { createTestDatabase, uniqueName, type TestDatabase } from '@tern/testing';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { dataService } from '@tern/data';
+
+type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+for (const shape of ['embedded', 'production'] as const) {
+  describe(`data documents (${shape})`, () => {
+    let host: RunningHost;
+    let dir: string;
+    let database: TestDatabase | undefined;
+    const adminKey = `data-test-admin-key-${uniqueName('k')}-0123456789`;
+
+    const call = async (
+      method: string,
+      path: string,
+      options: { token?: string; body?: unknown; headers?: Record<string, string> } = {},
+    ) => {
+      const response = await fetch(`${host.url}${path}`, {
+        method,
+        headers: {
+          ...(options.body !== undefined ? { 'content-type': 'application/json' } : {}),
+          ...(options.token ? { authorization: `Bearer ${options.token}` } : {}),
+          ...options.headers,
+        },
+        ...(options.body !== undefined ? { body: JSON.stringify(options.body) } : {}),
+      });
+      const text = await response.text();
+      return {
+        status: response.status,
+        body: (text ? JSON.parse(text) : {}) as Json,
+        headers: response.headers,
+      };
+    };
+    const user = async () => {
+      const signup = await call('POST', '/v1/auth/signup', {
+        body: { email: `${uniqueName('u')}@example.com`, password: 'correct horse' },
+      });
+      assert.equal(signup.status, 201);
+      return { id: signup.body.user.id as string, token: signup.body.accessToken as string };
+    };
+
+    before(async () => {
+      dir = mkdtempSync(join(tmpdir(), 'tern-data-'));
+      const env: Record<string, string> = {
+        PORT: '0',
+        TERN_HOST: '127.0.0.1',
+        TERN_DATA_DIR: dir,
+        TERN_LOG_LEVEL: 'silent',
+        TERN_ADMIN_KEY: adminKey,
+        TERN_AUTH_ARGON2_MEMORY_KIB: '8192',
+        TERN_AUTH_ARGON2_ITERATIONS: '1',
+      };
+      if (shape === 'production') {
+        database = await createTestDatabase();
+        env.DATABASE_URL = database.url;
+      }
+      host = await startHost({ config: loadConfig({ env }), catalog: [authService, dataService] });
+      const defined = await call('PUT', '/v1/admin/collections/notes', {
+        token: adminKey,
+        body: {
+          schema: {
+            type: 'object',
+            properties: {
+              title: { type: 'string', maxLength: 200 },
+              score: { type: 'number' },
+              tags: { type: 'object' },
+            },
+            required: ['title'],
+            additionalProperties: false,
+          },
+          indexes: [{ fields: ['score'] }],
+        },
+      });
+      assert.equal(defined.status, 201, JSON.stringify(defined.body));
+    });
+    after(async () => {
+      await host?.stop();
+      await database?.drop();
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('creates, reads, patches, replaces and deletes a document, with versions and ETags', async () => {
+      const ann = await user();
+      const created = await call('POST', '/v1/data/notes', {
+        token: ann.token,
+        body: { title: 'first', score: 3 },
+      });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      assert.equal(created.body.ownerId, ann.id);
+      assert.equal(created.body.version, 1);
+      assert.match(created.body.id as string, /^[0-9a-f-]{36}$/);
+      assert.equal(created.headers.get('etag'), '"1"');
+      const id = created.body.id as string;
+      const read = await call('GET', `/v1/data/notes/${id}`, { token: ann.token });
+      assert.deepEqual(read.body, created.body);
+      const patched = await call('PATCH', `/v1/data/notes/${id}`, {
+        token: ann.token,
+        body: { score: null, tags: { a: 1 } },
+      });
+      assert.equal(patched.status, 200, JSON.stringify(patched.body));
+      assert.equal(patched.body.version, 2);
+      assert.equal(patched.body.score, undefined, 'null removes a field (merge patch)');
+      const stale = await call('PUT', `/v1/data/notes/${id}`, {
+        token: ann.token,
+        body: { title: 'x' },
+        headers: { 'if-match': '"1"' },
+      });
+      assert.equal(stale.status, 412);
+      assert.equal(stale.body.code, 'data/version-mismatch');
+      const replaced = await call('PUT', `/v1/data/notes/${id}`, {
+        token: ann.token,
+        body: { title: 'second' },
+        headers: { 'if-match': '"2"' },
+      });
+      assert.equal(replaced.status, 200);
+      assert.deepEqual(Object.keys(replaced.body).sort(), [
+        'createdAt',
+        'id',
+        'ownerId',
+        'title',
+        'updatedAt',
+        'version',
+      ]);
+      const invalid = await call('PUT', `/v1/data/notes/${id}`, { token: ann.token, body: { title: 5 } });
+      assert.equal(invalid.body.code, 'data/invalid-document');
+      const system = await call('PATCH', `/v1/data/notes/${id}`, {
+        token: ann.token,
+        body: { ownerId: 'someone-else' },
+      });
+      assert.equal(system.body.code, 'data/invalid-document', 'system fields cannot be written');
+      const deleted = await call('DELETE', `/v1/data/notes/${id}`, { token: ann.token });
+      assert.equal(deleted.status, 200);
+      assert.equal((await call('GET', `/v1/data/notes/${id}`, { token: ann.token })).status, 404);
+    });
+
+    it("never lets a user read, list, change or delete another user's owner-only document", async () => {
+      const [ann, bob] = [await user(), await user()];
+      const mine = await call('POST', '/v1/data/notes', {
+        token: ann.token,
+        body: { title: 'ann only', score: 1 },
+      });
+      const id = mine.body.id as string;
+      assert.equal((await call('GET', `/v1/data/notes/${id}`, { token: bob.token })).status, 404);
+      assert.equal(
+        (await call('PATCH', `/v1/data/notes/${id}`, { token: bob.token, body: { title: 'mine now' } }))
+          .status,
+        404,
+      );
+      assert.equal((await call('DELETE', `/v1/data/notes/${id}`, { token: bob.token })).status, 404);
+      const listed = await call('GET', `/v1/data/notes?where=${encodeURIComponent('{"score":{"eq":1}}')}`, {
+        token: bob.token,
+      });
+      assert.equal(listed.status, 200);
+      assert.ok(listed.body.items.every((item: Json) => item.ownerId === bob.id));
+      const forged = await call('POST', '/v1/data/notes', {
+        token: bob.token,
+        body: { title: 'x', ownerId: ann.id },
+      });
+      assert.equal(forged.status, 403);
+      assert.equal((await call('GET', `/v1/data/notes/${id}`, { token: ann.token })).body.title, 'ann only');
+      assert.equal((await call('GET', '/v1/data/notes')).status, 401, 'signed-out callers are refused');
+    });
+
+    it('pages through a sorted query with a cursor, seeing only the caller’s documents', async () => {
+      const ann = await user();
+      const other = await user();
+      for (let score = 0; score < 12; score++) {
+        await call('POST', '/v1/data/notes', { token: ann.token, body: { title: `n${score}`, score } });
+        await call('POST', '/v1/data/notes', { token: other.token, body: { title: `o${score}`, score } });
+      }
+      const seen: number[] = [];
+      let cursor: string | null = null;
+      do {
+        const query: string = `orderBy=-score&limit=5${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`;
+        const page = await call('GET', `/v1/data/notes?${query}`, { token: ann.token });
+        assert.equal(page.status, 200, JSON.stringify(page.body));
+        seen.push(...page.body.items.map((item: Json) => item.score as number));
+        cursor = page.body.nextCursor as string | null;
+      } while (cursor);
+      assert.deepEqual(seen, [11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0]);
+      const bad = await call(
+        'GET',
+        `/v1/data/notes?where=${encodeURIComponent('{"x; DROP TABLE notes":{"eq":1}}')}`,
+        { token: ann.token },
+      );
+      assert.equal(bad.status, 400);
+      assert.equal(bad.body.code, 'data/invalid-query');
+    });
+
+    it('replays a write retried with the same Idempotency-Key, and refuses the key with another body', async () => {
+      const ann = await user();
+      const headers = { 'idempotency-key': uniqueName('idem') };
+      const first = await call('POST', '/v1/data/notes', {
+        token: ann.token,
+        body: { title: 'once' },
+        headers,
+      });
+      const again = await call('POST', '/v1/data/notes', {
+        token: ann.token,
+        body: { title: 'once' },
+        headers,
+      });
+      assert.equal(first.status, 201);
+      assert.equal(again.status, 201);
+      assert.equal(again.body.id, first.body.id);
+      const other = await call('POST', '/v1/data/notes', {
+        token: ann.token,
+        body: { title: 'twice' },
+        headers,
+      });
+      assert.equal(other.status, 422);
+      const listed = await call(
+        'GET',
+        `/v1/data/notes?where=${encodeURIComponent('{"title":{"eq":"once"}}')}`,
+        { token: ann.token },
+      );
+      assert.equal(listed.body.items.length, 1, 'one document, not two');
+    });
+
+    it('refuses bad collection definitions and unknown collections with problem codes', async () => {
+      const ann = await user();
+      const bad = await call('PUT', '/v1/admin/collections/broken', {
+        token: adminKey,
+        body: { schema: { type: 'object' }, rules: { read: 'process.exit()' } },
+      });
+      assert.equal(bad.status, 400);
+      assert.equal(bad.body.code, 'data/invalid-rule');
+      assert.equal(
+        (await call('PUT', '/v1/admin/collections/x', { token: ann.token, body: {} })).status,
+        403,
+      );
+      const missing = await call('GET', '/v1/data/nope', { token: ann.token });
+      assert.equal(missing.status, 404);
+      assert.equal(missing.body.code, 'data/collection-not-found');
+      const listed = await call('GET', '/v1/admin/collections', { token: adminKey });
+      assert.ok(listed.body.items.some((item: Json) => item.name === 'notes'));
+    });
+  });
+}
