@@ -141,6 +141,37 @@ for (const shape of ['embedded', 'production'] as const) {
       assert.equal((await call('GET', `/v1/data/notes/${id}`, { token: ann.token })).status, 404);
     });
 
+    it('serves repeated reads by id from the cache, and never a stale copy of the caller’s own write', async () => {
+      const ann = await user();
+      const hits = async () => {
+        const text = await (await fetch(`${host.url}/metrics`)).text();
+        const line = text
+          .split('\n')
+          .find((l) => l.startsWith('tern_cache_requests_total{') && l.includes('result="hit"'));
+        return Number(line?.split(' ').pop() ?? 0);
+      };
+      const created = await call('POST', '/v1/data/notes', {
+        token: ann.token,
+        body: { title: 'cached', score: 7 },
+      });
+      const id = created.body.id as string;
+      await call('GET', `/v1/data/notes/${id}`, { token: ann.token });
+      const before = await hits();
+      for (let i = 0; i < 3; i++)
+        assert.equal((await call('GET', `/v1/data/notes/${id}`, { token: ann.token })).status, 200);
+      assert.ok((await hits()) - before >= 3, 'the reads were cache hits');
+      await call('PATCH', `/v1/data/notes/${id}`, { token: ann.token, body: { title: 'changed' } });
+      const read = await call('GET', `/v1/data/notes/${id}`, { token: ann.token });
+      assert.equal(read.body.title, 'changed');
+      assert.equal(read.body.version, 2);
+      const other = await user();
+      assert.equal(
+        (await call('GET', `/v1/data/notes/${id}`, { token: other.token })).status,
+        404,
+        'the cache does not bypass the rules',
+      );
+    });
+
     it("never lets a user read, list, change or delete another user's owner-only document", async () => {
       const [ann, bob] = [await user(), await user()];
       const mine = await call('POST', '/v1/data/notes', {

@@ -30,6 +30,11 @@ const IdempotencyHeaders = Type.Object({
 // Above this many documents a query no index serves is refused rather than scanned.
 const UNINDEXED_QUERY_LIMIT = 1_000;
 const COUNT_CACHE_MS = 30_000;
+// Read-through cache of documents by id: found documents for a minute, misses briefly (so a
+// flood of requests for ids that do not exist costs one query per id, not one each).
+const DOCUMENT_TTL_MS = 60_000;
+const MISS_TTL_MS = 5_000;
+const cacheKey = (collection: string, id: string) => `data:doc:${collection}:${id}`;
 
 type Caller = { kind: 'admin' } | { kind: 'user'; auth: RuleAuth } | { kind: 'anonymous' };
 
@@ -86,7 +91,29 @@ function validate(collection: Collection, body: Record<string, unknown>): void {
 
 /** Documents under /v1/data/:collection: create, read, replace, patch, delete, and queries. */
 export function documentRoutes(deps: ServiceDeps, registry: CollectionRegistry): Route[] {
-  const { store, outbox } = deps;
+  const { store, outbox, cache } = deps;
+
+  /**
+   * A document by id through the cache. A miss is cached as `null`, briefly. Writes delete the
+   * key after they commit and before they answer, so a caller never reads their own write stale.
+   */
+  async function cachedDocument(collection: string, id: string): Promise<DocumentView | undefined> {
+    const key = cacheKey(collection, id);
+    const cached = await cache.get<DocumentView | null>(key).catch(() => undefined);
+    if (cached !== undefined) return cached ?? undefined;
+    // A missing document loads as `undefined`, which getOrLoad does not cache; it is cached
+    // below as `null` for the shorter time.
+    const loaded = await cache.getOrLoad(key, DOCUMENT_TTL_MS, () =>
+      documentStore.get(store, collection, id),
+    );
+    if (loaded === undefined) await cache.set(key, null, MISS_TTL_MS).catch(() => undefined);
+    return loaded;
+  }
+
+  const forget = (collection: string, id: string) =>
+    cache.delete(cacheKey(collection, id)).catch((error: unknown) => {
+      deps.log.warn({ err: error, collection }, 'could not drop a document from the cache');
+    });
   const counts = new Map<string, { count: number; at: number }>();
 
   async function sizeOf(collection: string): Promise<number> {
@@ -181,6 +208,8 @@ export function documentRoutes(deps: ServiceDeps, registry: CollectionRegistry):
           return { status: 201, body: created };
         },
       );
+      // A miss for this id may have been cached (a client that checked before creating).
+      await forget(params.collection, id);
       const answer = respond(result);
       return { ...answer, status: 201 as const };
     }),
@@ -194,7 +223,7 @@ export function documentRoutes(deps: ServiceDeps, registry: CollectionRegistry):
       schema: { params: DocParams, response: { 200: Doc } },
     }).handle(async ({ params }, ctx) => {
       const collection = await registry.get(params.collection);
-      const doc = await documentStore.get(store, params.collection, params.id);
+      const doc = await cachedDocument(params.collection, params.id);
       if (!doc || !allowed(collection, 'read', callerOf(ctx.identity), doc)) throw dataErrors.notFound();
       return { status: 200, body: doc, headers: { etag: `"${doc.version}"` } };
     }),
@@ -245,6 +274,7 @@ export function documentRoutes(deps: ServiceDeps, registry: CollectionRegistry):
             return { status: 200, body: updated };
           },
         );
+        await forget(params.collection, params.id);
         return respond(result);
       }),
     ),
@@ -281,6 +311,7 @@ export function documentRoutes(deps: ServiceDeps, registry: CollectionRegistry):
           return { status: 200, body: { status: 'ok' } };
         },
       );
+      await forget(params.collection, params.id);
       return { status: 200, body: result.body as { status: 'ok' } };
     }),
 
