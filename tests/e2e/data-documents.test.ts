@@ -172,6 +172,93 @@ for (const shape of ['embedded', 'production'] as const) {
       );
     });
 
+    it('feeds each user the creates, updates and deletes they may see, in order, resumable from a cursor', async () => {
+      const [ann, bob] = [await user(), await user()];
+      const start = await call('GET', '/v1/data/notes/changes', { token: ann.token });
+      assert.equal(start.status, 200, JSON.stringify(start.body));
+      const cursor0 = start.body.cursor as string;
+      const feed = async (token: string, since: string) => {
+        const items: Json[] = [];
+        let cursor = since;
+        for (;;) {
+          const page = await call('GET', `/v1/data/notes/changes?since=${cursor}&limit=3`, { token });
+          assert.equal(page.status, 200, JSON.stringify(page.body));
+          items.push(...(page.body.items as Json[]));
+          cursor = page.body.cursor as string;
+          if (!page.body.hasMore) return { items, cursor };
+        }
+      };
+      const a = (await call('POST', '/v1/data/notes', { token: ann.token, body: { title: 'a' } })).body
+        .id as string;
+      const b = (await call('POST', '/v1/data/notes', { token: ann.token, body: { title: 'b' } })).body
+        .id as string;
+      await call('POST', '/v1/data/notes', { token: bob.token, body: { title: 'bob' } });
+      await call('PATCH', `/v1/data/notes/${a}`, { token: ann.token, body: { title: 'a2' } });
+      await call('DELETE', `/v1/data/notes/${b}`, { token: ann.token });
+      const first = await feed(ann.token, cursor0);
+      assert.deepEqual(
+        first.items.map((item) => [item.op, item.id, item.version]),
+        [
+          ['create', a, 1],
+          ['create', b, 1],
+          ['update', a, 2],
+          ['delete', b, 1],
+        ],
+      );
+      assert.equal(first.items[2]?.document.title, 'a2');
+      assert.equal(first.items[3]?.document, null, 'a delete is a tombstone');
+      const bobs = await feed(bob.token, cursor0);
+      assert.deepEqual(
+        bobs.items.map((item) => item.document?.title),
+        ['bob'],
+      );
+      const c = (await call('POST', '/v1/data/notes', { token: ann.token, body: { title: 'c' } })).body
+        .id as string;
+      const resumed = await feed(ann.token, first.cursor);
+      assert.deepEqual(
+        resumed.items.map((item) => item.id),
+        [c],
+        'only what came after the cursor',
+      );
+    });
+
+    it('misses no change while writers run concurrently with a reader following the feed', async () => {
+      const ann = await user();
+      let cursor = (await call('GET', '/v1/data/notes/changes', { token: ann.token })).body.cursor as string;
+      const seen = new Set<string>();
+      let writing = true;
+      const reader = (async () => {
+        while (writing || cursor) {
+          const page = await call('GET', `/v1/data/notes/changes?since=${cursor}&limit=50`, {
+            token: ann.token,
+          });
+          for (const item of page.body.items as Json[]) seen.add(item.id as string);
+          cursor = page.body.cursor as string;
+          if (!writing && !page.body.hasMore) break;
+        }
+      })();
+      const created = await Promise.all(
+        Array.from({ length: 4 }, async () => {
+          const ids: string[] = [];
+          for (let i = 0; i < 15; i++) {
+            ids.push(
+              (await call('POST', '/v1/data/notes', { token: ann.token, body: { title: `w${i}` } })).body
+                .id as string,
+            );
+          }
+          return ids;
+        }),
+      );
+      writing = false;
+      await reader;
+      const all = created.flat();
+      assert.deepEqual(
+        all.filter((id) => !seen.has(id)),
+        [],
+        'every created document appeared in the feed',
+      );
+    });
+
     it("never lets a user read, list, change or delete another user's owner-only document", async () => {
       const [ann, bob] = [await user(), await user()];
       const mine = await call('POST', '/v1/data/notes', {

@@ -12,4 +12,35 @@ export const DATA_MIGRATIONS: Migration[] = [
       updated_at BIGINT NOT NULL
     )`,
   },
+  {
+    id: 2,
+    name: 'create-change-log',
+    // The columns are named as in a collection's table, so a read rule's SQL applies to it as is.
+    sql: {
+      sqlite: `CREATE TABLE data_changes (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        collection TEXT NOT NULL,
+        op TEXT NOT NULL,
+        id TEXT NOT NULL,
+        owner_id TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        body TEXT NOT NULL
+      );
+      CREATE INDEX data_changes_feed ON data_changes (collection, seq);`,
+      postgres: `CREATE TABLE data_changes (
+        seq BIGSERIAL PRIMARY KEY,
+        collection TEXT NOT NULL,
+        op TEXT NOT NULL,
+        id TEXT NOT NULL,
+        owner_id TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        body JSONB NOT NULL
+      );
+      CREATE INDEX data_changes_feed ON data_changes (collection, seq);`,
+    },
+  },
 ];

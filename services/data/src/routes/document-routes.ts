@@ -8,6 +8,7 @@ import {
 } from '@tern/runtime';
 import { fingerprintOf, idempotentWrite, type StoredResponse } from '@tern/idempotency';
 import type { Queryable } from '@tern/store';
+import { createChangeLog, type ChangeOp } from '../change-log';
 import type { Collection, CollectionRegistry } from '../collection-registry';
 import { dataErrors } from '../data-errors';
 import { bodyOf, documentStore, mergePatch, SYSTEM_KEYS, toView, type DocumentView } from '../document-store';
@@ -92,6 +93,7 @@ function validate(collection: Collection, body: Record<string, unknown>): void {
 /** Documents under /v1/data/:collection: create, read, replace, patch, delete, and queries. */
 export function documentRoutes(deps: ServiceDeps, registry: CollectionRegistry): Route[] {
   const { store, outbox, cache } = deps;
+  const changeLog = createChangeLog(store.kind);
 
   /**
    * A document by id through the cache. A miss is cached as `null`, briefly. Writes delete the
@@ -142,18 +144,21 @@ export function documentRoutes(deps: ServiceDeps, registry: CollectionRegistry):
     );
   }
 
-  const changed = (
+  /** Last in each write's transaction: the event through the outbox, and the change feed entry. */
+  const changed = async (
     tx: Queryable,
     ctx: RequestContext,
     collection: string,
-    op: string,
-    doc: { id: string; version: number; ownerId: string },
-  ) =>
-    outbox.add(tx, {
+    op: ChangeOp,
+    doc: DocumentView,
+  ) => {
+    await outbox.add(tx, {
       topic: `data.${collection}.changed`,
       payload: { op, collection, id: doc.id, version: doc.version, ownerId: doc.ownerId },
       headers: { 'x-request-id': ctx.requestId },
     });
+    await changeLog.append(tx, collection, op, doc);
+  };
 
   const respond = (result: StoredResponse) => {
     const body = result.body as DocumentView | { status: 'ok' };
@@ -313,6 +318,61 @@ export function documentRoutes(deps: ServiceDeps, registry: CollectionRegistry):
       );
       await forget(params.collection, params.id);
       return { status: 200, body: result.body as { status: 'ok' } };
+    }),
+
+    defineRoute({
+      method: 'GET',
+      url: '/v1/data/:collection/changes',
+      summary:
+        'Creates, updates and deletes (tombstones) after a position, in commit order, for offline sync.',
+      description:
+        'Only changes to documents the read rule lets the caller see. Resume from `cursor`; `hasMore` says whether to ask again at once. (A document id `changes` is reserved.)',
+      tags: ['data'],
+      access: 'user',
+      schema: {
+        params: Params,
+        querystring: Type.Object(
+          {
+            since: Type.Optional(Type.String({ pattern: '^[0-9]{1,15}$' })),
+            limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500 })),
+          },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: Type.Object({
+            items: Type.Array(
+              Type.Object({
+                op: Type.String(),
+                id: Type.String(),
+                version: Type.Integer(),
+                document: Type.Union([Doc, Type.Null()]),
+              }),
+            ),
+            cursor: Type.String(),
+            hasMore: Type.Boolean(),
+          }),
+        },
+      },
+    }).handle(async ({ params, query }, ctx) => {
+      const collection = await registry.get(params.collection);
+      const caller = callerOf(ctx.identity);
+      const since = Number(query.since ?? 0);
+      const rule =
+        caller.kind === 'admin'
+          ? 'all'
+          : collection.rules.read.toSql(caller.kind === 'user' ? caller.auth : undefined, store.kind, 4);
+      if (rule === 'none') return { status: 200, body: { items: [], cursor: String(since), hasMore: false } };
+      const page = await changeLog.read(
+        store,
+        params.collection,
+        since,
+        query.limit ?? 100,
+        rule === 'all' ? undefined : rule,
+      );
+      return {
+        status: 200,
+        body: { items: page.items, cursor: String(page.position), hasMore: page.hasMore },
+      };
     }),
 
     defineRoute({

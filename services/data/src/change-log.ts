@@ -1,0 +1,79 @@
+import type { Dialect, Queryable } from '@tern/store';
+import { bodyOf, toView, type DocumentView } from './document-store';
+
+export type ChangeOp = 'create' | 'update' | 'delete';
+
+export interface ChangeItem {
+  op: ChangeOp;
+  id: string;
+  version: number;
+  /** The document after the change; null for a delete (a tombstone). */
+  document: DocumentView | null;
+}
+
+/**
+ * The change feed for offline sync: every write appends the document's new state (for a delete,
+ * its last state, so the read rule can still judge it) to `data_changes`, in the write's
+ * transaction. On PostgreSQL a sequence number is taken at insert, not at commit, so a reader
+ * could pass a number whose transaction commits later and miss it; writers of one collection
+ * therefore take a transaction-scoped advisory lock just before appending, which makes numbers
+ * follow commit order. Append last in the transaction: the lock is held until commit.
+ */
+export function createChangeLog(dialect: Dialect) {
+  return {
+    async append(tx: Queryable, collection: string, op: ChangeOp, document: DocumentView): Promise<void> {
+      if (dialect === 'postgres') {
+        await tx.execute("SELECT pg_advisory_xact_lock(hashtextextended('tern.data.changes:' || $1, 0))", [
+          collection,
+        ]);
+      }
+      await tx.execute(
+        `INSERT INTO data_changes (collection, op, id, owner_id, version, created_at, updated_at, body)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+        [
+          collection,
+          op,
+          document.id,
+          document.ownerId,
+          document.version,
+          document.createdAt,
+          document.updatedAt,
+          JSON.stringify(bodyOf(document)),
+        ],
+      );
+    },
+
+    /**
+     * Changes after `since`, oldest first, only those the read rule (as SQL, parameters from $4)
+     * lets the caller see. Returns the position to resume from.
+     */
+    async read(
+      db: Queryable,
+      collection: string,
+      since: number,
+      limit: number,
+      rule: { sql: string; params: (string | number | boolean | null)[] } | undefined,
+    ): Promise<{ items: ChangeItem[]; position: number; hasMore: boolean }> {
+      const rows = await db.query<Record<string, unknown> & { seq: number | bigint; op: ChangeOp }>(
+        `SELECT seq, op, id, owner_id, version, created_at, updated_at, body FROM data_changes
+         WHERE collection = $1 AND seq > $2 ${rule ? `AND (${rule.sql})` : ''}
+         ORDER BY seq LIMIT $3`,
+        [collection, since, limit + 1, ...(rule?.params ?? [])],
+      );
+      const page = rows.slice(0, limit);
+      const items = page.map((row): ChangeItem => {
+        const document = toView(row);
+        return {
+          op: row.op,
+          id: document.id,
+          version: document.version,
+          document: row.op === 'delete' ? null : document,
+        };
+      });
+      const last = page[page.length - 1];
+      return { items, position: last ? Number(last.seq) : since, hasMore: rows.length > limit };
+    },
+  };
+}
+
+export type ChangeLog = ReturnType<typeof createChangeLog>;
