@@ -57,6 +57,7 @@ for (const shape of ['embedded', 'production'] as const) {
         TERN_ADMIN_KEY: adminKey,
         TERN_AUTH_ARGON2_MEMORY_KIB: '8192',
         TERN_AUTH_ARGON2_ITERATIONS: '1',
+        TERN_DATA_UNINDEXED_QUERY_LIMIT: '20',
       };
       if (shape === 'production') {
         database = await createTestDatabase();
@@ -273,7 +274,7 @@ for (const shape of ['embedded', 'production'] as const) {
         404,
       );
       assert.equal((await call('DELETE', `/v1/data/notes/${id}`, { token: bob.token })).status, 404);
-      const listed = await call('GET', `/v1/data/notes?where=${encodeURIComponent('{"score":{"eq":1}}')}`, {
+      const listed = await call('GET', `/v1/data/notes?where=${encodeURIComponent('{"score":{"eq":1}}')}&orderBy=score`, {
         token: bob.token,
       });
       assert.equal(listed.status, 200);
@@ -313,6 +314,58 @@ for (const shape of ['embedded', 'production'] as const) {
       assert.equal(bad.body.code, 'data/invalid-query');
     });
 
+    it('refuses a query no index serves on a large collection, naming the index that would', async () => {
+      const ann = await user();
+      for (let i = 0; i < 21; i++)
+        await call('POST', '/v1/data/notes', { token: ann.token, body: { title: `bulk${i}`, score: i } });
+      const unindexed = await call(
+        'GET',
+        `/v1/data/notes?where=${encodeURIComponent('{"title":{"eq":"bulk3"}}')}`,
+        { token: ann.token },
+      );
+      assert.equal(unindexed.status, 400);
+      assert.equal(unindexed.body.code, 'data/unindexed-query');
+      assert.deepEqual(unindexed.body.suggestedIndex ?? unindexed.body.details?.suggestedIndex, {
+        fields: ['title', 'createdAt'],
+      });
+      const indexed = await call(
+        'GET',
+        `/v1/data/notes?where=${encodeURIComponent('{"score":{"eq":3}}')}&orderBy=score`,
+        { token: ann.token },
+      );
+      assert.equal(indexed.status, 200, JSON.stringify(indexed.body));
+      assert.equal(
+        (await call('GET', '/v1/data/notes', { token: ann.token })).status,
+        200,
+        'the default order is served',
+      );
+      const added = await call('PUT', '/v1/admin/collections/notes', {
+        token: adminKey,
+        body: {
+          schema: {
+            type: 'object',
+            properties: {
+              title: { type: 'string', maxLength: 200 },
+              score: { type: 'number' },
+              tags: { type: 'object' },
+            },
+            required: ['title'],
+            additionalProperties: false,
+          },
+          indexes: [{ fields: ['score'] }, { fields: ['title', 'createdAt'] }],
+        },
+      });
+      assert.equal(added.status, 200);
+      await new Promise((resolve) => setTimeout(resolve, 2_100)); // definitions reach instances within 2 s
+      const now = await call(
+        'GET',
+        `/v1/data/notes?where=${encodeURIComponent('{"title":{"eq":"bulk3"}}')}`,
+        { token: ann.token },
+      );
+      assert.equal(now.status, 200, JSON.stringify(now.body));
+      assert.equal(now.body.items.length, 1);
+    });
+
     it('replays a write retried with the same Idempotency-Key, and refuses the key with another body', async () => {
       const ann = await user();
       const headers = { 'idempotency-key': uniqueName('idem') };
@@ -337,7 +390,7 @@ for (const shape of ['embedded', 'production'] as const) {
       assert.equal(other.status, 422);
       const listed = await call(
         'GET',
-        `/v1/data/notes?where=${encodeURIComponent('{"title":{"eq":"once"}}')}`,
+        `/v1/data/notes?where=${encodeURIComponent(JSON.stringify({ ownerId: { eq: ann.id } }))}`,
         { token: ann.token },
       );
       assert.equal(listed.body.items.length, 1, 'one document, not two');

@@ -30,7 +30,14 @@ export interface TernConfig {
   queue: QueueConfig;
   rateLimit: RateLimitConfig;
   auth: AuthConfig;
+  data: DataConfig;
   mail: MailConfig;
+}
+
+export interface DataConfig {
+  /** Collections with more documents than this refuse list queries no index serves. */
+  unindexedQueryLimit: number;
+  changesRetentionDays: number;
 }
 
 export interface AuthConfig {

@@ -233,6 +233,20 @@ export const CONFIG_KEYS = {
     defaultText: 'number of CPU cores',
     parse: integer(1, 256),
   },
+  TERN_DATA_UNINDEXED_QUERY_LIMIT: {
+    name: 'TERN_DATA_UNINDEXED_QUERY_LIMIT',
+    description:
+      'A list query no index serves is refused (400 data/unindexed-query) on collections with more documents than this.',
+    defaultText: '1000',
+    parse: integer(0, 1_000_000_000),
+  },
+  TERN_DATA_CHANGES_RETENTION_DAYS: {
+    name: 'TERN_DATA_CHANGES_RETENTION_DAYS',
+    description:
+      'Days the change feed keeps changes; a client whose cursor is older gets 410 data/cursor-expired and resyncs.',
+    defaultText: '30',
+    parse: integer(1, 3650),
+  },
   TERN_MAIL_URL: {
     name: 'TERN_MAIL_URL',
     description:
@@ -361,6 +375,10 @@ export function loadConfig(options: LoadConfigOptions): TernConfig {
         iterations: get('TERN_AUTH_ARGON2_ITERATIONS') ?? 2,
       },
       hashConcurrency: get('TERN_AUTH_HASH_CONCURRENCY') ?? Math.max(1, availableParallelism()),
+    },
+    data: {
+      unindexedQueryLimit: get('TERN_DATA_UNINDEXED_QUERY_LIMIT') ?? 1_000,
+      changesRetentionDays: get('TERN_DATA_CHANGES_RETENTION_DAYS') ?? 30,
     },
     mail: mailUrl
       ? { kind: 'smtp', url: mailUrl, from: mailFrom }

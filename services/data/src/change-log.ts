@@ -1,4 +1,4 @@
-import type { Dialect, Queryable } from '@tern/store';
+import type { Dialect, Queryable, Store } from '@tern/store';
 import { bodyOf, toView, type DocumentView } from './document-store';
 
 export type ChangeOp = 'create' | 'update' | 'delete';
@@ -41,6 +41,54 @@ export function createChangeLog(dialect: Dialect) {
           JSON.stringify(bodyOf(document)),
         ],
       );
+    },
+
+    /** The position of the newest change: where a client that has just synced in full starts following. */
+    async head(db: Queryable, collection: string): Promise<number> {
+      const rows = await db.query<{ head: number | bigint | null }>(
+        'SELECT MAX(seq) AS head FROM data_changes WHERE collection = $1',
+        [collection],
+      );
+      return Number(rows[0]?.head ?? 0);
+    },
+
+    /** Up to where the log was pruned: a cursor before this has missed changes for good. */
+    async prunedThrough(db: Queryable, collection: string): Promise<number> {
+      const rows = await db.query<{ pruned_through: number | bigint }>(
+        'SELECT pruned_through FROM data_change_watermarks WHERE collection = $1',
+        [collection],
+      );
+      return Number(rows[0]?.pruned_through ?? 0);
+    },
+
+    /** Deletes changes of documents last written before `before`, recording how far it went. */
+    async prune(store: Store, before: Date): Promise<number> {
+      const collections = await store.query<{ collection: string }>(
+        'SELECT DISTINCT collection FROM data_changes',
+      );
+      let removed = 0;
+      for (const { collection } of collections) {
+        removed += await store.transaction(async (tx) => {
+          const rows = await tx.query<{ upto: number | bigint | null }>(
+            'SELECT MAX(seq) AS upto FROM data_changes WHERE collection = $1 AND updated_at < $2',
+            [collection, before.toISOString()],
+          );
+          const upto = rows[0]?.upto;
+          if (upto === null || upto === undefined) return 0;
+          const result = await tx.execute('DELETE FROM data_changes WHERE collection = $1 AND seq <= $2', [
+            collection,
+            Number(upto),
+          ]);
+          await tx.execute(
+            `INSERT INTO data_change_watermarks (collection, pruned_through) VALUES ($1, $2)
+             ON CONFLICT (collection) DO UPDATE SET pruned_through = excluded.pruned_through
+             WHERE data_change_watermarks.pruned_through < excluded.pruned_through`,
+            [collection, Number(upto)],
+          );
+          return result.rowCount;
+        });
+      }
+      return removed;
     },
 
     /**

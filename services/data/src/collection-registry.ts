@@ -4,7 +4,7 @@ import { TernError } from '@tern/errors';
 import {
   compileSchema,
   createIndexSql,
-  createTableSql,
+  createCollectionSql,
   diffIndexes,
   dropIndexSql,
   type CollectionDefinition,
@@ -97,7 +97,8 @@ export function createCollectionRegistry(store: Store) {
         [definition.name],
       );
       const before = existing[0] ? (JSON.parse(existing[0].definition) as CollectionDefinition) : undefined;
-      await store.execute(createTableSql(store.kind, definition.name));
+      for (const statement of createCollectionSql(store.kind, definition.name))
+        await store.execute(statement);
       const { create, drop } = diffIndexes(definition.name, before?.indexes ?? [], definition.indexes);
       for (const index of create) await store.execute(createIndexSql(store.kind, definition.name, index));
       for (const index of drop) await store.execute(dropIndexSql(store.kind, definition.name, index));

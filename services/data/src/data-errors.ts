@@ -36,6 +36,14 @@ export const dataErrors = {
       title: 'Conflict',
       detail: 'A document with this id already exists.',
     }),
+  cursorExpired: () =>
+    new TernError({
+      code: 'data/cursor-expired',
+      status: 410,
+      title: 'Gone',
+      detail:
+        'The change feed no longer holds changes this far back: sync the collection in full, then follow the feed from its head.',
+    }),
   invalidIfMatch: () =>
     new TernError({
       code: 'data/invalid-if-match',

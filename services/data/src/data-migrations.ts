@@ -43,4 +43,10 @@ export const DATA_MIGRATIONS: Migration[] = [
       CREATE INDEX data_changes_feed ON data_changes (collection, seq);`,
     },
   },
+  {
+    id: 3,
+    name: 'create-change-watermarks',
+    // How far each collection's change log has been pruned: older cursors must resync.
+    sql: 'CREATE TABLE data_change_watermarks (collection TEXT PRIMARY KEY, pruned_through BIGINT NOT NULL)',
+  },
 ];

@@ -1,5 +1,7 @@
 import { v7 as uuidv7 } from 'uuid';
-import type { Queryable, Row } from '@tern/store';
+import { TernError } from '@tern/errors';
+import { isUniqueViolation, type Queryable, type Row } from '@tern/store';
+import { dataErrors } from './data-errors';
 import { tableName } from './schema/field-sql';
 
 /** A document as clients see it: its fields, and the system fields Tern keeps. */
@@ -50,6 +52,56 @@ export function bodyOf(document: Record<string, unknown>): Record<string, unknow
 
 const COLUMNS = 'id, owner_id, version, created_at, updated_at, body';
 
+/** Deepest nesting of objects and arrays in a document (SQLite's JSON functions stop at 1,000). */
+export const MAX_DOCUMENT_DEPTH = 100;
+const LONE_SURROGATE = /\p{Surrogate}/u;
+
+/**
+ * Why a document body cannot be stored alike on SQLite and PostgreSQL, if it cannot: nesting
+ * deeper than MAX_DOCUMENT_DEPTH, or a string or key holding NUL or an unpaired surrogate (which
+ * JSONB refuses). Iterative, so a deeply nested body cannot exhaust the stack.
+ */
+export function unstorable(body: Record<string, unknown>): { path: string; message: string } | undefined {
+  const bad = (text: string) => text.includes('\u0000') || LONE_SURROGATE.test(text);
+  const pending: { value: unknown; path: string; depth: number }[] = [{ value: body, path: '', depth: 1 }];
+  for (let item = pending.pop(); item !== undefined; item = pending.pop()) {
+    const { value, path, depth } = item;
+    if (typeof value === 'string') {
+      if (bad(value))
+        return { path, message: 'contains NUL or an unpaired surrogate (not storable Unicode)' };
+    } else if (typeof value === 'object' && value !== null) {
+      if (depth > MAX_DOCUMENT_DEPTH) {
+        return { path, message: `nests objects and arrays deeper than ${MAX_DOCUMENT_DEPTH} levels` };
+      }
+      for (const [key, child] of Object.entries(value)) {
+        const at = `${path}/${key.replaceAll('~', '~0').replaceAll('/', '~1')}`.slice(0, 200);
+        if (bad(key)) return { path: at, message: 'has a key with NUL or an unpaired surrogate' };
+        pending.push({ value: child, path: at, depth: depth + 1 });
+      }
+    }
+  }
+  return undefined;
+}
+
+/** A database refusal the client's document caused, as the client's error rather than a 500. */
+function refusal(error: unknown): unknown {
+  if (isUniqueViolation(error)) {
+    return new TernError({
+      code: 'data/unique-violation',
+      status: 409,
+      title: 'Conflict',
+      detail: 'Another document already holds this value of a field with a unique index.',
+    });
+  }
+  if ((error as { code?: unknown } | null)?.code === '54000') {
+    // PostgreSQL: an index entry above the B-tree row limit (about 2.7 KB).
+    return dataErrors.invalidDocument([
+      { path: '', message: "holds a value too large for one of the collection's indexes" },
+    ]);
+  }
+  return error;
+}
+
 /** Documents of one collection's table. Every function runs on the connection or transaction given. */
 export const documentStore = {
   newId: (): string => uuidv7(),
@@ -65,11 +117,15 @@ export const documentStore = {
     document: { id: string; ownerId: string; body: Record<string, unknown> },
   ): Promise<DocumentView | undefined> {
     const now = new Date().toISOString();
-    const rows = await db.query(
-      `INSERT INTO ${tableName(collection)} (${COLUMNS}) VALUES ($1, $2, 1, $3, $3, $4)
+    const rows = await db
+      .query(
+        `INSERT INTO ${tableName(collection)} (${COLUMNS}) VALUES ($1, $2, 1, $3, $3, $4)
        ON CONFLICT (id) DO NOTHING RETURNING ${COLUMNS}`,
-      [document.id, document.ownerId, now, JSON.stringify(document.body)],
-    );
+        [document.id, document.ownerId, now, JSON.stringify(document.body)],
+      )
+      .catch((error: unknown) => {
+        throw refusal(error);
+      });
     return rows[0] ? toView(rows[0]) : undefined;
   },
 
@@ -81,11 +137,15 @@ export const documentStore = {
     version: number,
     body: Record<string, unknown>,
   ): Promise<DocumentView | undefined> {
-    const rows = await db.query(
-      `UPDATE ${tableName(collection)} SET body = $1, version = version + 1, updated_at = $2
+    const rows = await db
+      .query(
+        `UPDATE ${tableName(collection)} SET body = $1, version = version + 1, updated_at = $2
        WHERE id = $3 AND version = $4 RETURNING ${COLUMNS}`,
-      [JSON.stringify(body), new Date().toISOString(), id, version],
-    );
+        [JSON.stringify(body), new Date().toISOString(), id, version],
+      )
+      .catch((error: unknown) => {
+        throw refusal(error);
+      });
     return rows[0] ? toView(rows[0]) : undefined;
   },
 

@@ -11,6 +11,8 @@ export {
 export {
   collectionErrors,
   compileSchema,
+  BUILT_IN_INDEXES,
+  createCollectionSql,
   createIndexSql,
   createTableSql,
   diffIndexes,

@@ -169,6 +169,26 @@ export function indexName(collection: string, index: IndexDefinition): string {
   return `data_ix_${collection}_${digest}`;
 }
 
+/**
+ * Indexes every collection has, whatever it declares: the default list order, and the owner's
+ * documents in that order (what an owner-only read rule pushed into a query needs).
+ */
+export const BUILT_IN_INDEXES: IndexDefinition[] = [
+  { fields: ['createdAt'], unique: false },
+  { fields: ['ownerId', 'createdAt'], unique: false },
+];
+
+/** The table of a collection (see field-sql.ts for the layout), and its built-in indexes. */
+export function createCollectionSql(dialect: Dialect, collection: string): string[] {
+  return [
+    createTableSql(dialect, collection),
+    ...BUILT_IN_INDEXES.map((index) =>
+      // A new table is empty: a plain build is instant and may run where CONCURRENTLY may not.
+      createIndexSql(dialect, collection, index).replace(' CONCURRENTLY', ''),
+    ),
+  ];
+}
+
 /** The table of a collection (see field-sql.ts for the layout). */
 export function createTableSql(dialect: Dialect, collection: string): string {
   const body = dialect === 'postgres' ? 'JSONB' : 'TEXT';

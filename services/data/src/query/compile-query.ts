@@ -81,6 +81,8 @@ const DEFAULT_ORDER = { field: 'createdAt', descending: false } as const;
 const INT32_MIN = -2_147_483_648;
 const INT32_MAX = 2_147_483_647;
 const LONE_SURROGATE = /\p{Surrogate}/u;
+/** Nesting of a cursor's sort value, as deep as a document may nest (MAX_DOCUMENT_DEPTH). */
+const MAX_SORT_VALUE_DEPTH = 100;
 
 type Parameter = 'where' | 'orderBy' | 'limit' | 'cursor';
 const invalid = (parameter: Parameter, detail: string) => queryErrors.invalidQuery(parameter, detail);
@@ -306,20 +308,20 @@ function isValidSortValue(field: string, value: unknown): boolean {
   }
   if (isSystemField(field)) return typeof value === 'string' && !badString(value);
   if (value === null) return false;
-  // Iterative, so a deeply nested forged value cannot exhaust the stack.
-  const pending: unknown[] = [value];
-  while (pending.length > 0) {
-    const item = pending.pop();
+  // Iterative, so a deeply nested forged value cannot exhaust the stack; no deeper than a stored
+  // document can be (SQLite's JSON functions refuse nesting beyond 1,000 levels).
+  const pending: [unknown, number][] = [[value, 1]];
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    const [item, depth] = next;
     if (typeof item === 'string') {
       if (badString(item)) return false;
     } else if (typeof item === 'number') {
       if (!Number.isFinite(item)) return false;
-    } else if (Array.isArray(item)) {
-      pending.push(...(item as unknown[]));
-    } else if (isPlainObject(item)) {
+    } else if (Array.isArray(item) || isPlainObject(item)) {
+      if (depth > MAX_SORT_VALUE_DEPTH) return false;
       for (const [key, child] of Object.entries(item)) {
         if (badString(key)) return false;
-        pending.push(child);
+        pending.push([child, depth + 1]);
       }
     } else if (typeof item !== 'boolean' && item !== null) {
       return false;

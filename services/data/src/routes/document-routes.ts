@@ -9,9 +9,18 @@ import {
 import { fingerprintOf, idempotentWrite, type StoredResponse } from '@tern/idempotency';
 import type { Queryable } from '@tern/store';
 import { createChangeLog, type ChangeOp } from '../change-log';
+import { BUILT_IN_INDEXES } from '../collections/collection-definition';
 import type { Collection, CollectionRegistry } from '../collection-registry';
 import { dataErrors } from '../data-errors';
-import { bodyOf, documentStore, mergePatch, SYSTEM_KEYS, toView, type DocumentView } from '../document-store';
+import {
+  bodyOf,
+  documentStore,
+  mergePatch,
+  SYSTEM_KEYS,
+  toView,
+  unstorable,
+  type DocumentView,
+} from '../document-store';
 import { compileQuery, encodeCursor, parseQuery, servingIndex } from '../query/compile-query';
 import { queryErrors } from '../query/query-errors';
 import type { RuleAuth } from '../rules/compile-rule';
@@ -28,8 +37,6 @@ const IdempotencyHeaders = Type.Object({
   'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
   'if-match': Type.Optional(Type.String({ maxLength: 64 })),
 });
-// Above this many documents a query no index serves is refused rather than scanned.
-const UNINDEXED_QUERY_LIMIT = 1_000;
 const COUNT_CACHE_MS = 30_000;
 // Read-through cache of documents by id: found documents for a minute, misses briefly (so a
 // flood of requests for ids that do not exist costs one query per id, not one each).
@@ -71,6 +78,12 @@ function parseIfMatch(header: string | undefined): number | undefined {
   const match = /^(?:W\/)?"?([1-9][0-9]{0,9})"?$/.exec(header.trim());
   if (!match?.[1]) throw dataErrors.invalidIfMatch();
   return Number(match[1]);
+}
+
+/** Before anything serializes the body (the idempotency fingerprint, the database). */
+function checkStorable(body: Record<string, unknown>): void {
+  const problem = unstorable(body);
+  if (problem) throw dataErrors.invalidDocument([problem]);
 }
 
 function validate(collection: Collection, body: Record<string, unknown>): void {
@@ -179,6 +192,7 @@ export function documentRoutes(deps: ServiceDeps, registry: CollectionRegistry):
       access: 'user',
       schema: { params: Params, headers: IdempotencyHeaders, body: Doc, response: { 201: Doc } },
     }).handle(async ({ params, body, headers }, ctx) => {
+      checkStorable(body);
       const collection = await registry.get(params.collection);
       const caller = callerOf(ctx.identity);
       const { id: requestedId, ownerId: requestedOwner, ...fields } = body;
@@ -244,6 +258,7 @@ export function documentRoutes(deps: ServiceDeps, registry: CollectionRegistry):
         access: 'user',
         schema: { params: DocParams, headers: IdempotencyHeaders, body: Doc, response: { 200: Doc } },
       }).handle(async ({ params, body, headers }, ctx) => {
+        checkStorable(body);
         const collection = await registry.get(params.collection);
         const caller = callerOf(ctx.identity);
         const expected = parseIfMatch(header(headers, 'if-match'));
@@ -326,7 +341,7 @@ export function documentRoutes(deps: ServiceDeps, registry: CollectionRegistry):
       summary:
         'Creates, updates and deletes (tombstones) after a position, in commit order, for offline sync.',
       description:
-        'Only changes to documents the read rule lets the caller see. Resume from `cursor`; `hasMore` says whether to ask again at once. (A document id `changes` is reserved.)',
+        'Without `since`: no items and the current head, to follow from. With it: changes after it that the read rule lets the caller see; resume from `cursor`; `hasMore` says whether to ask again at once. A cursor older than the retention answers 410 data/cursor-expired. (A document id `changes` is reserved.)',
       tags: ['data'],
       access: 'user',
       schema: {
@@ -356,7 +371,13 @@ export function documentRoutes(deps: ServiceDeps, registry: CollectionRegistry):
     }).handle(async ({ params, query }, ctx) => {
       const collection = await registry.get(params.collection);
       const caller = callerOf(ctx.identity);
-      const since = Number(query.since ?? 0);
+      if (query.since === undefined) {
+        // No position yet: start following from now (sync the collection in full with list queries first).
+        const head = await changeLog.head(store, params.collection);
+        return { status: 200, body: { items: [], cursor: String(head), hasMore: false } };
+      }
+      const since = Number(query.since);
+      if (since < (await changeLog.prunedThrough(store, params.collection))) throw dataErrors.cursorExpired();
       const rule =
         caller.kind === 'admin'
           ? 'all'
@@ -401,8 +422,8 @@ export function documentRoutes(deps: ServiceDeps, registry: CollectionRegistry):
     }).handle(async ({ params, query }, ctx) => {
       const collection = await registry.get(params.collection);
       const parsed = parseQuery(query);
-      const serving = servingIndex(parsed, collection.definition.indexes);
-      if (!serving.served && (await sizeOf(params.collection)) > UNINDEXED_QUERY_LIMIT) {
+      const serving = servingIndex(parsed, [...BUILT_IN_INDEXES, ...collection.definition.indexes]);
+      if (!serving.served && (await sizeOf(params.collection)) > deps.config.data.unindexedQueryLimit) {
         throw queryErrors.unindexedQuery(params.collection, serving.suggestion);
       }
       const caller = callerOf(ctx.identity);
