@@ -42,6 +42,7 @@ const COUNT_CACHE_MS = 30_000;
 // flood of requests for ids that do not exist costs one query per id, not one each).
 const DOCUMENT_TTL_MS = 60_000;
 const MISS_TTL_MS = 5_000;
+const SECOND_DROP_MS = 1_000;
 const cacheKey = (collection: string, id: string) => `data:doc:${collection}:${id}`;
 
 type Caller = { kind: 'admin' } | { kind: 'user'; auth: RuleAuth } | { kind: 'anonymous' };
@@ -125,10 +126,20 @@ export function documentRoutes(deps: ServiceDeps, registry: CollectionRegistry):
     return loaded;
   }
 
-  const forget = (collection: string, id: string) =>
+  const drop = (collection: string, id: string) =>
     cache.delete(cacheKey(collection, id)).catch((error: unknown) => {
       deps.log.warn({ err: error, collection }, 'could not drop a document from the cache');
     });
+  /**
+   * Drops a written document's key now, and once more a moment later: a load that another
+   * instance began before the write (so read the old row) and finished after the first drop
+   * would otherwise keep the old copy cached for the whole TTL; the second drop bounds that to
+   * SECOND_DROP_MS. (Within one instance the cache itself already discards such a load.)
+   */
+  const forget = async (collection: string, id: string) => {
+    await drop(collection, id);
+    setTimeout(() => void drop(collection, id), SECOND_DROP_MS).unref();
+  };
   const counts = new Map<string, { count: number; at: number }>();
 
   async function sizeOf(collection: string): Promise<number> {
