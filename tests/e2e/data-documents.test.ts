@@ -274,9 +274,13 @@ for (const shape of ['embedded', 'production'] as const) {
         404,
       );
       assert.equal((await call('DELETE', `/v1/data/notes/${id}`, { token: bob.token })).status, 404);
-      const listed = await call('GET', `/v1/data/notes?where=${encodeURIComponent('{"score":{"eq":1}}')}&orderBy=score`, {
-        token: bob.token,
-      });
+      const listed = await call(
+        'GET',
+        `/v1/data/notes?where=${encodeURIComponent('{"score":{"eq":1}}')}&orderBy=score`,
+        {
+          token: bob.token,
+        },
+      );
       assert.equal(listed.status, 200);
       assert.ok(listed.body.items.every((item: Json) => item.ownerId === bob.id));
       const forged = await call('POST', '/v1/data/notes', {
@@ -364,6 +368,29 @@ for (const shape of ['embedded', 'production'] as const) {
       );
       assert.equal(now.status, 200, JSON.stringify(now.body));
       assert.equal(now.body.items.length, 1);
+    });
+
+    it('refuses a unique index over existing duplicates with 409, leaving the collection as it was', async () => {
+      const ann = await user();
+      const schema = { type: 'object', properties: { code: { type: 'string' } } };
+      assert.equal(
+        (await call('PUT', '/v1/admin/collections/codes', { token: adminKey, body: { schema } })).status,
+        201,
+      );
+      for (let i = 0; i < 2; i++)
+        await call('POST', '/v1/data/codes', { token: ann.token, body: { code: 'same' } });
+      const refused = await call('PUT', '/v1/admin/collections/codes', {
+        token: adminKey,
+        body: { schema, indexes: [{ fields: ['code'], unique: true }] },
+      });
+      assert.equal(refused.status, 409, JSON.stringify(refused.body));
+      assert.equal(refused.body.code, 'data/duplicate-values');
+      const definition = await call('GET', '/v1/admin/collections/codes', { token: adminKey });
+      assert.deepEqual(definition.body.indexes, []);
+      assert.equal(
+        (await call('POST', '/v1/data/codes', { token: ann.token, body: { code: 'same' } })).status,
+        201,
+      );
     });
 
     it('replays a write retried with the same Idempotency-Key, and refuses the key with another body', async () => {

@@ -1,5 +1,5 @@
 import type { ValidateFunction } from 'ajv';
-import type { Store } from '@tern/store';
+import { isUniqueViolation, type Store } from '@tern/store';
 import { TernError } from '@tern/errors';
 import {
   compileSchema,
@@ -19,6 +19,15 @@ export interface Collection {
   validate: ValidateFunction;
   rules: Record<'read' | 'create' | 'update' | 'delete', CompiledRule>;
 }
+
+const duplicateValues = (fields: string[]) =>
+  new TernError({
+    code: 'data/duplicate-values',
+    status: 409,
+    title: 'Conflict',
+    detail: `Documents already hold duplicate values of (${fields.join(', ')}); a unique index cannot be built until they differ.`,
+    details: { fields },
+  });
 
 export const collectionNotFound = (name: string) =>
   new TernError({
@@ -100,7 +109,16 @@ export function createCollectionRegistry(store: Store) {
       for (const statement of createCollectionSql(store.kind, definition.name))
         await store.execute(statement);
       const { create, drop } = diffIndexes(definition.name, before?.indexes ?? [], definition.indexes);
-      for (const index of create) await store.execute(createIndexSql(store.kind, definition.name, index));
+      for (const index of create) {
+        try {
+          await store.execute(createIndexSql(store.kind, definition.name, index));
+        } catch (error) {
+          if (!isUniqueViolation(error)) throw error;
+          // A failed CONCURRENTLY build leaves an invalid index behind on PostgreSQL: remove it.
+          await store.execute(dropIndexSql(store.kind, definition.name, index));
+          throw duplicateValues(index.fields);
+        }
+      }
       for (const index of drop) await store.execute(dropIndexSql(store.kind, definition.name, index));
       const revision = Number(existing[0]?.revision ?? 0) + 1;
       await store.execute(
