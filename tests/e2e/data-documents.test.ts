@@ -131,6 +131,12 @@ for (const shape of ['embedded', 'production'] as const) {
         'version',
       ]);
       const invalid = await call('PUT', `/v1/data/notes/${id}`, { token: ann.token, body: { title: 5 } });
+      const huge = await fetch(`${host.url}/v1/data/notes/${id}`, {
+        method: 'PATCH',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${ann.token}` },
+        body: '{"score": 1e999}',
+      });
+      assert.equal(huge.status, 400, 'a number JSON cannot store is refused, not turned into null');
       assert.equal(invalid.body.code, 'data/invalid-document');
       const system = await call('PATCH', `/v1/data/notes/${id}`, {
         token: ann.token,

@@ -58,8 +58,8 @@ const LONE_SURROGATE = /\p{Surrogate}/u;
 
 /**
  * Why a document body cannot be stored alike on SQLite and PostgreSQL, if it cannot: nesting
- * deeper than MAX_DOCUMENT_DEPTH, or a string or key holding NUL or an unpaired surrogate (which
- * JSONB refuses). Iterative, so a deeply nested body cannot exhaust the stack.
+ * deeper than MAX_DOCUMENT_DEPTH, a string or key holding NUL or an unpaired surrogate (which
+ * JSONB refuses), or a number out of JSON's range. Iterative, so a deeply nested body cannot exhaust the stack.
  */
 export function unstorable(body: Record<string, unknown>): { path: string; message: string } | undefined {
   const bad = (text: string) => text.includes('\u0000') || LONE_SURROGATE.test(text);
@@ -69,6 +69,9 @@ export function unstorable(body: Record<string, unknown>): { path: string; messa
     if (typeof value === 'string') {
       if (bad(value))
         return { path, message: 'contains NUL or an unpaired surrogate (not storable Unicode)' };
+    } else if (typeof value === 'number' && !Number.isFinite(value)) {
+      // JSON text like 1e999 parses to Infinity, which JSON cannot store (it would become null).
+      return { path, message: 'is a number beyond the range JSON can store' };
     } else if (typeof value === 'object' && value !== null) {
       if (depth > MAX_DOCUMENT_DEPTH) {
         return { path, message: `nests objects and arrays deeper than ${MAX_DOCUMENT_DEPTH} levels` };
