@@ -1,0 +1,349 @@
+/**
+ * Tern's data service against Parse Server, both on the same PostgreSQL, in one run (about 2 min):
+ *
+ *   get by id, warm   the same 100 hot documents again and again (Tern's cache warm)
+ *   get by id, cold   documents never read before (on Tern a cache miss each)
+ *   create            a new document per request
+ *   list              `score == k`, newest first, 20 per page, served by an index (score, createdAt)
+ *
+ * Each operation: a closed loop (BENCH_CONNECTIONS clients, 1 s warm-up, BENCH_SECONDS) on each
+ * server, the ratio Tern ÷ Parse; then an open-model pass at a fixed arrival rate (BENCH_RATE_SHARE
+ * of Parse's closed-loop throughput, the same rate on both) reporting p50/p99 counted from the
+ * intended send time. Both sides: one user, signed in, reading and writing its own documents
+ * (Tern: owner-only default rules, Bearer access token; Parse: CLP requiring a signed-in user, an
+ * owner-only ACL on each object, session token). Each server is pinned to core 1, this process
+ * and its load generators to core 0; PostgreSQL runs unpinned on the same machine. Each side gets
+ * a fresh database, dropped at the end. Tern runs in the services shape (DATABASE_URL, admin key)
+ * without REDIS_URL, so its cache is the in-process LRU.
+ *
+ *   npm run --workspace bench data
+ *   BENCH_SECONDS=10 BENCH_CONNECTIONS=64 npm run --workspace bench data
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { spawn } from 'node:child_process';
+import { noiseSince, sampleCpu } from './auth/cpu-noise';
+import { closedLoop, type ClosedLoopResult, type StepOutcome } from './auth/http-load';
+import { ROOT, startTern, stopTern, type TernServer } from './auth/tern-server';
+import { postgresCpuMs, processCpuMs } from './data/process-cpu';
+import type { ProbeInput, ProbeRequest, ProbeResult } from './data/rate-probe';
+import { createDatabase, dropDatabase, startParse, stopParse, type ParseProcess } from './data/servers';
+import { parse, SCORES, tern, type Target } from './data/targets';
+
+const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
+const SECONDS = env('BENCH_SECONDS', 5);
+const WARMUP_SECONDS = 1;
+const CONNECTIONS = env('BENCH_CONNECTIONS', 32);
+const DOCS = env('BENCH_DOCS', 10_000);
+const HOT = 100;
+const RATE_SECONDS = env('BENCH_RATE_SECONDS', 5);
+const RATE_SHARE = env('BENCH_RATE_SHARE', 0.6);
+const CORES = availableParallelism();
+const PIN = CORES >= 2 && pinSelf(0);
+const SERVER_CORE = PIN ? String(CORES - 1) : undefined;
+const ADMIN_KEY = 'bench-data-admin-key-0123456789abcdef';
+const PARSE_KEYS = { appId: 'bench-data', masterKey: 'bench-data-master-key-0123456789' };
+
+const OPS = ['get warm', 'get cold', 'create', 'list'] as const;
+type Op = (typeof OPS)[number];
+const TARGETS: Record<Op, number> = { 'get warm': 10, 'get cold': 1, create: 5, list: 5 };
+
+function pinSelf(core: number): boolean {
+  try {
+    execFileSync('taskset', ['-cp', String(core), String(process.pid)], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const round = (value: number, digits = 2) => Math.round(value * 10 ** digits) / 10 ** digits;
+
+function shuffle<T>(values: T[]): T[] {
+  for (let i = values.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [values[i], values[j]] = [values[j] as T, values[i] as T];
+  }
+  return values;
+}
+
+/** What one side keeps between phases: its hot ids, the ids never read yet, the next document number. */
+interface SideState {
+  target: Target;
+  hot: string[];
+  unread: string[];
+  nextDoc: number;
+}
+
+interface Measured extends ClosedLoopResult {
+  /** CPU per request: the server process (every thread), PostgreSQL (every process). */
+  serverCpuMs: number;
+  postgresCpuMs: number;
+  othersPctOfCore: number;
+  stealPctOfCore: number;
+}
+
+function send(side: SideState, request: ProbeRequest) {
+  return side.target.client.send(request.method, request.path, request.body, request.headers);
+}
+
+function stepFor(side: SideState, op: Op): (client: number) => Promise<StepOutcome> {
+  let next = 0;
+  switch (op) {
+    case 'get warm':
+      return async () =>
+        (await send(side, side.target.get(side.hot[next++ % HOT] as string))).status === 200
+          ? 'ok'
+          : 'failed';
+    case 'get cold':
+      return async () => {
+        const id = side.unread.pop();
+        if (id === undefined) return 'stop';
+        return (await send(side, side.target.get(id))).status === 200 ? 'ok' : 'failed';
+      };
+    case 'create':
+      return async () => {
+        const response = await send(side, side.target.create(side.nextDoc++));
+        if (response.status !== 201) return 'failed';
+        side.unread.unshift(side.target.idOf(response.body));
+        return 'ok';
+      };
+    case 'list':
+      return async () => {
+        const response = await send(side, side.target.list(Math.floor(Math.random() * SCORES)));
+        return response.status === 200 && side.target.countOf(response.body) === 20 ? 'ok' : 'failed';
+      };
+  }
+}
+
+/** Closed loop after a warm-up, with the CPU the server and PostgreSQL spent per request. */
+async function closed(side: SideState, op: Op): Promise<Measured> {
+  const step = stepFor(side, op);
+  await closedLoop({ clients: CONNECTIONS, seconds: WARMUP_SECONDS, step });
+  const cpu = sampleCpu();
+  const serverBefore = processCpuMs(side.target.pid);
+  const pgBefore = postgresCpuMs();
+  const result = await closedLoop({ clients: CONNECTIONS, seconds: SECONDS, step });
+  const pgMs = postgresCpuMs() - pgBefore;
+  const serverMs = processCpuMs(side.target.pid) - serverBefore;
+  const noise = noiseSince(cpu);
+  const done = Math.max(1, result.ok);
+  return {
+    ...result,
+    serverCpuMs: round(serverMs / done, 3),
+    postgresCpuMs: round(pgMs / done, 3),
+    // PostgreSQL is outside this process tree: not noise, it is the database under test.
+    othersPctOfCore: Math.max(0, Math.round(noise.othersPctOfCore - (pgMs / 1000 / result.seconds) * 100)),
+    stealPctOfCore: noise.stealPctOfCore,
+  };
+}
+
+async function probe(input: ProbeInput): Promise<ProbeResult> {
+  const dir = mkdtempSync(join(tmpdir(), 'tern-bench-probe-'));
+  const inputFile = join(dir, 'input.json');
+  writeFileSync(inputFile, JSON.stringify(input));
+  const file = fileURLToPath(new URL('./data/rate-probe.ts', import.meta.url));
+  // Inherits this process's core (0) and tsx's loader flags.
+  const child = spawn(process.execPath, [...process.execArgv, file], {
+    env: { ...process.env, BENCH_PROBE_FILE: inputFile },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let output = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+  try {
+    return await new Promise((resolve, reject) => {
+      child.on('exit', (code) => {
+        if (code !== 0) reject(new Error(`probe exited with ${code}: ${output}`));
+        else resolve(JSON.parse(output) as ProbeResult);
+      });
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** One fixed-rate pass of `op` on one side; creates feed the cold reads that follow. */
+async function fixedRate(side: SideState, op: Op, rate: number): Promise<ProbeResult & { rate: number }> {
+  const count = Math.round(rate * RATE_SECONDS);
+  let requests: ProbeRequest[];
+  switch (op) {
+    case 'get warm':
+      for (const id of side.hot) await send(side, side.target.get(id));
+      requests = Array.from({ length: count }, (_, i) => side.target.get(side.hot[i % HOT] as string));
+      break;
+    case 'get cold':
+      requests = side.unread.splice(-count).map((id) => side.target.get(id));
+      break;
+    case 'create':
+      requests = Array.from({ length: count }, () => side.target.create(side.nextDoc++));
+      break;
+    case 'list':
+      requests = Array.from({ length: count }, () => side.target.list(Math.floor(Math.random() * SCORES)));
+      break;
+  }
+  const result = await probe({ url: side.target.url, rate, requests, collectIds: op === 'create' });
+  if (op === 'create') side.unread.push(...result.ids);
+  return { ...result, ids: [], rate };
+}
+
+async function main(): Promise<void> {
+  const startedAt = performance.now();
+  console.log(
+    `cores: ${CORES}; ${PIN ? `servers on core ${SERVER_CORE}, this process and its load generators on core 0` : 'no pinning'}; PostgreSQL unpinned`,
+  );
+  const suffix = `${process.pid}_${Date.now()}`;
+  const ternDb = `bench_data_tern_${suffix}`;
+  const parseDb = `bench_data_parse_${suffix}`;
+  const dataDir = mkdtempSync(join(tmpdir(), 'tern-bench-data-'));
+  let ternServer: TernServer | undefined;
+  let parseServer: ParseProcess | undefined;
+  try {
+    const ternUrl = createDatabase(ternDb);
+    const parseUrl = createDatabase(parseDb);
+    const ternStart = performance.now();
+    ternServer = await startTern(dataDir, SERVER_CORE, {
+      DATABASE_URL: ternUrl,
+      TERN_ADMIN_KEY: ADMIN_KEY,
+      TERN_AUTH_ARGON2_MEMORY_KIB: '8192',
+      TERN_AUTH_ARGON2_ITERATIONS: '1',
+    });
+    const ternStartMs = Math.round(performance.now() - ternStart);
+    const parseStart = performance.now();
+    parseServer = await startParse({ databaseURI: parseUrl, ...PARSE_KEYS }, SERVER_CORE);
+    const parseStartMs = Math.round(performance.now() - parseStart);
+    console.log(`started: Tern in ${ternStartMs} ms, Parse Server in ${parseStartMs} ms`);
+
+    const seedStart = performance.now();
+    const [ternSeed, parseSeed] = await Promise.all([
+      tern(ternServer.url, ternServer.pid, ADMIN_KEY, DOCS, CONNECTIONS + 8),
+      parse(parseServer.url, parseServer.pid, { ...PARSE_KEYS, database: parseDb }, DOCS, CONNECTIONS + 8),
+    ]);
+    console.log(`seeded ${DOCS} documents on each in ${round((performance.now() - seedStart) / 1000, 1)} s`);
+    const sides = [ternSeed, parseSeed].map(({ target, ids }): SideState => {
+      const shuffled = shuffle([...ids]);
+      return { target, hot: shuffled.slice(0, HOT), unread: shuffled.slice(HOT), nextDoc: DOCS };
+    });
+    for (const side of sides) {
+      const response = await send(side, side.target.list(7));
+      if (response.status !== 200 || side.target.countOf(response.body) !== 20) {
+        throw new Error(`${side.target.name} list: ${response.status} ${response.body.slice(0, 300)}`);
+      }
+      // Warm: every hot id read once before measuring.
+      for (const id of side.hot) {
+        const read = await send(side, side.target.get(id));
+        if (read.status !== 200) throw new Error(`${side.target.name} get: ${read.status} ${read.body}`);
+      }
+    }
+
+    // Closed loops; the side that goes first alternates, since a VM's speed drifts within a minute.
+    const closedResults = {} as Record<Op, { tern: Measured; parse: Measured }>;
+    for (const [i, op] of OPS.entries()) {
+      const order = i % 2 === 0 ? sides : [...sides].reverse();
+      const measured: Measured[] = [];
+      for (const side of order) measured.push(await closed(side, op));
+      const [tern, parse] = i % 2 === 0 ? measured : [...measured].reverse();
+      closedResults[op] = { tern: tern as Measured, parse: parse as Measured };
+      console.log(`${op}: Tern ${tern?.perSecond}/s, Parse ${parse?.perSecond}/s`);
+    }
+
+    // Fixed arrival rate: a share of Parse's closed-loop throughput, the same on both sides.
+    const rateResults = {} as Record<Op, { rate: number; tern: ProbeResult; parse: ProbeResult }>;
+    for (const op of ['get warm', 'create', 'get cold', 'list'] as const) {
+      const rate = Math.max(10, Math.round(closedResults[op].parse.perSecond * RATE_SHARE));
+      const [ternSide, parseSide] = sides as [SideState, SideState];
+      rateResults[op] = {
+        rate,
+        tern: await fixedRate(ternSide, op, rate),
+        parse: await fixedRate(parseSide, op, rate),
+      };
+    }
+
+    console.log(
+      `\nClosed loop: ${CONNECTIONS} connections, ${SECONDS} s after ${WARMUP_SECONDS} s warm-up; CPU per request in ms (server process / PostgreSQL)`,
+    );
+    console.table(
+      OPS.map((op) => {
+        const { tern: t, parse: p } = closedResults[op];
+        const ratio = t.perSecond / p.perSecond;
+        return {
+          op,
+          'Tern /s': t.perSecond,
+          'Parse /s': p.perSecond,
+          'Tern ÷ Parse': round(ratio),
+          target: op === 'get cold' ? '(none)' : `≥ ${TARGETS[op]}`,
+          met: op === 'get cold' ? '-' : ratio >= TARGETS[op] ? 'yes' : 'NO',
+          'Tern p50/p99 ms': `${t.p50Ms} / ${t.p99Ms}`,
+          'Parse p50/p99 ms': `${p.p50Ms} / ${p.p99Ms}`,
+          'Tern CPU ms (srv/pg)': `${t.serverCpuMs} / ${t.postgresCpuMs}`,
+          'Parse CPU ms (srv/pg)': `${p.serverCpuMs} / ${p.postgresCpuMs}`,
+          failed: `${t.failed - t.stopped} / ${p.failed - p.stopped}`,
+          'ran out of unread ids': op === 'get cold' ? `${t.stopped > 0} / ${p.stopped > 0}` : '-',
+        };
+      }),
+    );
+    console.log(
+      `\nFixed arrival rate: ${RATE_SHARE} of Parse's closed-loop throughput, ${RATE_SECONDS} s, latency from the intended send time`,
+    );
+    console.table(
+      OPS.map((op) => {
+        const { rate, tern: t, parse: p } = rateResults[op];
+        return {
+          op,
+          'rate /s': rate,
+          'Tern p50 ms': t.p50Ms,
+          'Tern p99 ms': t.p99Ms,
+          'Tern max ms': t.maxMs,
+          'Parse p50 ms': p.p50Ms,
+          'Parse p99 ms': p.p99Ms,
+          'Parse max ms': p.maxMs,
+          'p99 Parse ÷ Tern': round(p.p99Ms / t.p99Ms, 1),
+          'sent (T/P)': `${t.sent} / ${p.sent}`,
+          'failed (T/P)': `${t.failed} / ${p.failed}`,
+          'probe lag p99 ms': Math.max(t.sendLagP99Ms, p.sendLagP99Ms),
+        };
+      }),
+    );
+    const phases = OPS.flatMap((op) => [closedResults[op].tern, closedResults[op].parse]);
+    const worstOthers = Math.max(...phases.map((phase) => phase.othersPctOfCore));
+    const worstSteal = Math.max(...phases.map((phase) => phase.stealPctOfCore));
+    console.log(
+      `other processes (PostgreSQL excluded): up to ${worstOthers} % of a core in a closed-loop phase; hypervisor steal up to ${worstSteal} %`,
+    );
+    console.log(`total ${round((performance.now() - startedAt) / 1000, 1)} s`);
+    if (worstOthers > 10) {
+      console.log(
+        `WARNING: other processes used up to ${worstOthers} % of a core during a phase; these numbers are not clean, run again on a quiet machine.`,
+      );
+    }
+    mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
+    const file = join(ROOT, 'bench/results', `data-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+    writeFileSync(
+      file,
+      JSON.stringify(
+        {
+          cores: CORES,
+          pinned: PIN,
+          connections: CONNECTIONS,
+          seconds: SECONDS,
+          docs: DOCS,
+          closedResults,
+          rateResults,
+        },
+        null,
+        2,
+      ),
+    );
+    console.log(`results: ${file}`);
+  } finally {
+    if (ternServer) await stopTern(ternServer);
+    if (parseServer) await stopParse(parseServer);
+    dropDatabase(ternDb);
+    dropDatabase(parseDb);
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+await main();
