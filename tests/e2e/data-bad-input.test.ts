@@ -1,23 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { authService } from '@tern/auth';
-import { loadConfig } from '@tern/config';
-import { startHost, type RunningHost } from '@tern/runtime';
-import { createTestDatabase, uniqueName, type TestDatabase } from '@tern/testing';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { dataService } from '@tern/data';
+import { NOTES_SCHEMA, startDataHost, type Answer, type DataHost, type Json } from './data-host';
 
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 type Who = 'ann' | 'bob' | 'admin' | 'nobody' | 'garbage';
-interface Answer {
-  status: number;
-  contentType: string;
-  text: string;
-  body: Json;
-}
 interface Case {
   /** States the behaviour the row proves. */
   name: string;
@@ -42,16 +28,6 @@ const cursorFor = (payload: unknown) => Buffer.from(JSON.stringify(payload), 'ut
 const nestedWhere = (levels: number) =>
   `?where={%22a%22:{%22eq%22:${'{%22b%22:'.repeat(levels)}1${'}'.repeat(levels)}}}`;
 const deepArray = (levels: number) => `${'['.repeat(levels)}${']'.repeat(levels)}`;
-const NOTES_SCHEMA = {
-  type: 'object',
-  properties: {
-    title: { type: 'string', maxLength: 200 },
-    score: { type: 'number' },
-    tags: { type: 'object' },
-  },
-  required: ['title'],
-  additionalProperties: false,
-};
 const anyDefinition = { schema: { type: 'object' } };
 /** Only the caller's own documents, whatever the input. */
 const onlyOwn = (answer: Answer, ctx: { annId: string }) =>
@@ -835,14 +811,11 @@ const STACK = /\n\s+at |\bat [\w.<>]+ \(|node_modules|\/work\/|\/home\/|\/usr\/|
 
 for (const shape of ['embedded', 'production'] as const) {
   describe(`data hostile input (${shape})`, () => {
-    let host: RunningHost;
-    let dir: string;
-    let database: TestDatabase | undefined;
-    const adminKey = `data-test-admin-key-${uniqueName('k')}-0123456789`;
+    let host: DataHost;
     const tokens: Record<Who, string | undefined> = {
       ann: undefined,
       bob: undefined,
-      admin: adminKey,
+      admin: undefined,
       nobody: undefined,
       garbage: 'not.a.token',
     };
@@ -852,41 +825,15 @@ for (const shape of ['embedded', 'production'] as const) {
     let definitionBefore: Json = {};
     const annDocsBefore: Json[] = [];
 
-    const send = async (
+    const send = (
       method: string,
       path: string,
       options: { as?: Who; body?: unknown; raw?: string; headers?: Record<string, string> } = {},
     ): Promise<Answer> => {
-      const token = tokens[options.as ?? 'ann'];
-      const payload = options.raw ?? (options.body !== undefined ? JSON.stringify(options.body) : undefined);
-      const response = await fetch(`${host.url}${path}`, {
-        method,
-        // A hang fails the row instead of the whole file.
-        signal: AbortSignal.timeout(5_000),
-        headers: {
-          ...(payload !== undefined ? { 'content-type': 'application/json' } : {}),
-          ...(token ? { authorization: `Bearer ${token}` } : {}),
-          ...options.headers,
-        },
-        ...(payload !== undefined ? { body: payload } : {}),
-      });
-      const text = await response.text();
-      let body: Json = {};
-      try {
-        body = text ? (JSON.parse(text) as Json) : {};
-      } catch {
-        // Left empty: the assertions below say what was expected.
-      }
-      return { status: response.status, contentType: response.headers.get('content-type') ?? '', text, body };
+      const { as, ...rest } = options;
+      return host.call(method, path, { ...rest, token: tokens[as ?? 'ann'] });
     };
-    const signup = async () => {
-      const answer = await send('POST', '/v1/auth/signup', {
-        as: 'nobody',
-        body: { email: `${uniqueName('u')}@example.com`, password: 'correct horse' },
-      });
-      assert.equal(answer.status, 201, answer.text);
-      return { id: answer.body.user.id as string, token: answer.body.accessToken as string };
-    };
+    const signup = () => host.signup();
     const listAll = async (as: Who, collection = 'notes') => {
       const items: Json[] = [];
       let cursor: string | null = null;
@@ -904,21 +851,8 @@ for (const shape of ['embedded', 'production'] as const) {
     };
 
     before(async () => {
-      dir = mkdtempSync(join(tmpdir(), 'tern-data-bad-'));
-      const env: Record<string, string> = {
-        PORT: '0',
-        TERN_HOST: '127.0.0.1',
-        TERN_DATA_DIR: dir,
-        TERN_LOG_LEVEL: 'silent',
-        TERN_ADMIN_KEY: adminKey,
-        TERN_AUTH_ARGON2_MEMORY_KIB: '8192',
-        TERN_AUTH_ARGON2_ITERATIONS: '1',
-      };
-      if (shape === 'production') {
-        database = await createTestDatabase();
-        env.DATABASE_URL = database.url;
-      }
-      host = await startHost({ config: loadConfig({ env }), catalog: [authService, dataService] });
+      host = await startDataHost(shape);
+      tokens.admin = host.adminKey;
       const ann = await signup();
       const bob = await signup();
       [tokens.ann, tokens.bob, annId] = [ann.token, bob.token, ann.id];
@@ -948,11 +882,7 @@ for (const shape of ['embedded', 'production'] as const) {
       assert.equal(openDoc.status, 201, openDoc.text);
       annOpenDoc = openDoc.body.id as string;
     });
-    after(async () => {
-      await host?.stop();
-      await database?.drop();
-      rmSync(dir, { recursive: true, force: true });
-    });
+    after(() => host?.close());
 
     for (const row of CASES) {
       it(`${row.name} (${row.status || 'see check'} ${row.code ?? ''})`.trim(), async () => {

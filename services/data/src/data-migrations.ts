@@ -1,5 +1,19 @@
 import type { Migration } from '@tern/store';
 
+/** The change log's table, in each dialect's types; the columns are named as in a collection's table. */
+const changeLog = (seq: string, json: string) => `CREATE TABLE data_changes (
+  seq ${seq},
+  collection TEXT NOT NULL,
+  op TEXT NOT NULL,
+  id TEXT NOT NULL,
+  owner_id TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  body ${json} NOT NULL
+);
+CREATE INDEX data_changes_feed ON data_changes (collection, seq);`;
+
 /** The registry of collections; each collection's own table is created by its definition (see field-sql.ts). */
 export const DATA_MIGRATIONS: Migration[] = [
   {
@@ -17,30 +31,8 @@ export const DATA_MIGRATIONS: Migration[] = [
     name: 'create-change-log',
     // The columns are named as in a collection's table, so a read rule's SQL applies to it as is.
     sql: {
-      sqlite: `CREATE TABLE data_changes (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-        collection TEXT NOT NULL,
-        op TEXT NOT NULL,
-        id TEXT NOT NULL,
-        owner_id TEXT NOT NULL,
-        version INTEGER NOT NULL,
-        created_at TEXT NOT NULL,
-        updated_at TEXT NOT NULL,
-        body TEXT NOT NULL
-      );
-      CREATE INDEX data_changes_feed ON data_changes (collection, seq);`,
-      postgres: `CREATE TABLE data_changes (
-        seq BIGSERIAL PRIMARY KEY,
-        collection TEXT NOT NULL,
-        op TEXT NOT NULL,
-        id TEXT NOT NULL,
-        owner_id TEXT NOT NULL,
-        version INTEGER NOT NULL,
-        created_at TEXT NOT NULL,
-        updated_at TEXT NOT NULL,
-        body JSONB NOT NULL
-      );
-      CREATE INDEX data_changes_feed ON data_changes (collection, seq);`,
+      sqlite: changeLog('INTEGER PRIMARY KEY AUTOINCREMENT', 'TEXT'),
+      postgres: changeLog('BIGSERIAL PRIMARY KEY', 'JSONB'),
     },
   },
   {

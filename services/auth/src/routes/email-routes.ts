@@ -1,4 +1,4 @@
-import { defineRoute, Type, type Route } from '@tern/runtime';
+import { defineRoute, Type, type RequestContext, type Route } from '@tern/runtime';
 import { authErrors } from '../auth-errors';
 import { actorOf, liveSession, type AuthCore } from '../auth-core';
 import { AUTH_MAIL_TOPIC, type AuthMailRequest } from '../auth-mail';
@@ -16,14 +16,30 @@ const MAILS_PER_ADDRESS = { limit: 30, windowMs: 3_600_000 };
 export function emailRoutes(core: AuthCore): Route[] {
   const { store, outbox, rateLimit } = core.deps;
 
-  async function limitMail(kind: string, accountKey: string, ip: string): Promise<void> {
+  /**
+   * Queues a mail after the rate limits per account and per client address allow it (a few an
+   * hour: mail costs money and annoys people). Answers the route's 202.
+   */
+  async function requestMail(
+    kind: string,
+    accountKey: string,
+    ctx: RequestContext,
+    request: AuthMailRequest,
+  ) {
     const [account, address] = await Promise.all([
       rateLimit.consume(`auth:mail:${kind}:acct:${accountKey}`, MAILS_PER_ACCOUNT),
-      rateLimit.consume(`auth:mail:${kind}:ip:${ip}`, MAILS_PER_ADDRESS),
+      rateLimit.consume(`auth:mail:${kind}:ip:${ctx.ip}`, MAILS_PER_ADDRESS),
     ]);
     if (!account.allowed || !address.allowed) {
       throw authErrors.tooManyRequests(Math.max(account.retryAfterMs, address.retryAfterMs));
     }
+    // One row: the store's own autocommit is the transaction.
+    await outbox.add(store, {
+      topic: AUTH_MAIL_TOPIC,
+      payload: request,
+      headers: { 'x-request-id': ctx.requestId },
+    });
+    return { status: 202 as const, body: { status: 'accepted' as const } };
   }
 
   return [
@@ -40,16 +56,11 @@ export function emailRoutes(core: AuthCore): Route[] {
       if (!user) throw authErrors.userNotFound();
       if (!user.email) throw authErrors.noEmail();
       if (user.emailVerified) throw authErrors.alreadyVerified();
-      await limitMail('verify', user.id, ctx.ip);
-      const request: AuthMailRequest = { purpose: 'verify-email', userId: user.id, email: user.email };
-      await store.transaction((tx) =>
-        outbox.add(tx, {
-          topic: AUTH_MAIL_TOPIC,
-          payload: request,
-          headers: { 'x-request-id': ctx.requestId },
-        }),
-      );
-      return { status: 202, body: { status: 'accepted' as const } };
+      return requestMail('verify', user.id, ctx, {
+        purpose: 'verify-email',
+        userId: user.id,
+        email: user.email,
+      });
     }),
 
     defineRoute({
@@ -87,17 +98,8 @@ export function emailRoutes(core: AuthCore): Route[] {
       },
     }).handle(async ({ body }, ctx) => {
       const email = normalizeEmail(body.email);
-      await limitMail('reset', email, ctx.ip);
       // The same work whether or not the address has an account: the consumer finds out.
-      const request: AuthMailRequest = { purpose: 'reset-password', email, actor: actorOf(ctx) };
-      await store.transaction((tx) =>
-        outbox.add(tx, {
-          topic: AUTH_MAIL_TOPIC,
-          payload: request,
-          headers: { 'x-request-id': ctx.requestId },
-        }),
-      );
-      return { status: 202, body: { status: 'accepted' as const } };
+      return requestMail('reset', email, ctx, { purpose: 'reset-password', email, actor: actorOf(ctx) });
     }),
 
     defineRoute({

@@ -21,6 +21,7 @@ import {
   unstorable,
   type DocumentView,
 } from '../document-store';
+import { tableName } from '../schema/field-sql';
 import { compileQuery, encodeCursor, parseQuery, servingIndex } from '../query/compile-query';
 import { queryErrors } from '../query/query-errors';
 import type { RuleAuth } from '../rules/compile-rule';
@@ -115,15 +116,13 @@ export function documentRoutes(deps: ServiceDeps, registry: CollectionRegistry):
    */
   async function cachedDocument(collection: string, id: string): Promise<DocumentView | undefined> {
     const key = cacheKey(collection, id);
-    const cached = await cache.get<DocumentView | null>(key).catch(() => undefined);
-    if (cached !== undefined) return cached ?? undefined;
-    // A missing document loads as `undefined`, which getOrLoad does not cache; it is cached
-    // below as `null` for the shorter time.
-    const loaded = await cache.getOrLoad(key, DOCUMENT_TTL_MS, () =>
+    // One lookup: a cached miss comes back as `null`; a fresh miss loads as `undefined`, which
+    // getOrLoad does not cache, so it is cached here as `null` for the shorter time.
+    const loaded = await cache.getOrLoad<DocumentView | null | undefined>(key, DOCUMENT_TTL_MS, () =>
       documentStore.get(store, collection, id),
     );
     if (loaded === undefined) await cache.set(key, null, MISS_TTL_MS).catch(() => undefined);
-    return loaded;
+    return loaded ?? undefined;
   }
 
   const drop = (collection: string, id: string) =>
@@ -145,27 +144,53 @@ export function documentRoutes(deps: ServiceDeps, registry: CollectionRegistry):
   async function sizeOf(collection: string): Promise<number> {
     const cached = counts.get(collection);
     if (cached && performance.now() - cached.at < COUNT_CACHE_MS) return cached.count;
-    const rows = await store.query<{ n: number | bigint }>(`SELECT COUNT(*) AS n FROM data_c_${collection}`);
+    const rows = await store.query<{ n: number | bigint }>(
+      `SELECT COUNT(*) AS n FROM ${tableName(collection)}`,
+    );
     const count = Number(rows[0]?.n ?? 0);
     counts.set(collection, { count, at: performance.now() });
     return count;
   }
 
-  /** Runs a write once per Idempotency-Key (when given), in one transaction with its event. */
-  function write(
+  /**
+   * Runs a write once per Idempotency-Key (when given), in one transaction with its event, then
+   * drops the document's cached copy before the answer goes out.
+   */
+  async function write(
     ctx: RequestContext,
     headers: Record<string, string | string[] | undefined>,
-    request: { method: string; url: string; body: unknown },
+    request: { method: string; collection: string; id: string; body: unknown },
     run: (tx: Queryable) => Promise<StoredResponse>,
   ): Promise<StoredResponse> {
     const key = header(headers, 'idempotency-key');
-    if (key === undefined) return store.transaction(run);
     const scope = ctx.identity.kind === 'user' ? `user:${ctx.identity.id}` : ctx.identity.kind;
-    return idempotentWrite(
-      store,
-      { scope, key, fingerprint: fingerprintOf(request.method, request.url, request.body) },
-      run,
-    );
+    // A create's fingerprint is its collection, not the id the server picked for this attempt.
+    const url = `/v1/data/${request.collection}${request.method === 'POST' ? '' : `/${request.id}`}`;
+    const result =
+      key === undefined
+        ? await store.transaction(run)
+        : await idempotentWrite(
+            store,
+            { scope, key, fingerprint: fingerprintOf(request.method, url, request.body) },
+            run,
+          );
+    await forget(request.collection, request.id);
+    return result;
+  }
+
+  /** The document a change or delete applies to: 404 if the caller may not see it, 412 if `If-Match` is stale. */
+  async function currentForWrite(
+    tx: Queryable,
+    collection: Collection,
+    caller: Caller,
+    id: string,
+    expected: number | undefined,
+  ): Promise<DocumentView> {
+    const current = await documentStore.get(tx, collection.definition.name, id);
+    if (!current || !allowed(collection, 'read', caller, current)) throw dataErrors.notFound();
+    if (expected !== undefined && expected !== current.version)
+      throw dataErrors.versionMismatch(current.version);
+    return current;
   }
 
   /** Last in each write's transaction: the event through the outbox, and the change feed entry. */
@@ -230,7 +255,7 @@ export function documentRoutes(deps: ServiceDeps, registry: CollectionRegistry):
       const result = await write(
         ctx,
         headers,
-        { method: 'POST', url: `/v1/data/${params.collection}`, body },
+        { method: 'POST', collection: params.collection, id, body },
         async (tx) => {
           const created = await documentStore.insert(tx, params.collection, { id, ownerId, body: fields });
           if (!created) throw dataErrors.idTaken();
@@ -238,8 +263,6 @@ export function documentRoutes(deps: ServiceDeps, registry: CollectionRegistry):
           return { status: 201, body: created };
         },
       );
-      // A miss for this id may have been cached (a client that checked before creating).
-      await forget(params.collection, id);
       const answer = respond(result);
       return { ...answer, status: 201 as const };
     }),
@@ -276,12 +299,9 @@ export function documentRoutes(deps: ServiceDeps, registry: CollectionRegistry):
         const result = await write(
           ctx,
           headers,
-          { method, url: `/v1/data/${params.collection}/${params.id}`, body },
+          { method, collection: params.collection, id: params.id, body },
           async (tx) => {
-            const current = await documentStore.get(tx, params.collection, params.id);
-            if (!current || !allowed(collection, 'read', caller, current)) throw dataErrors.notFound();
-            if (expected !== undefined && expected !== current.version)
-              throw dataErrors.versionMismatch(current.version);
+            const current = await currentForWrite(tx, collection, caller, params.id, expected);
             const fields =
               method === 'PUT' ? body : (mergePatch(bodyOf(current), body) as Record<string, unknown>);
             validate(collection, fields);
@@ -305,7 +325,6 @@ export function documentRoutes(deps: ServiceDeps, registry: CollectionRegistry):
             return { status: 200, body: updated };
           },
         );
-        await forget(params.collection, params.id);
         return respond(result);
       }),
     ),
@@ -328,12 +347,9 @@ export function documentRoutes(deps: ServiceDeps, registry: CollectionRegistry):
       const result = await write(
         ctx,
         headers,
-        { method: 'DELETE', url: `/v1/data/${params.collection}/${params.id}`, body: null },
+        { method: 'DELETE', collection: params.collection, id: params.id, body: null },
         async (tx) => {
-          const current = await documentStore.get(tx, params.collection, params.id);
-          if (!current || !allowed(collection, 'read', caller, current)) throw dataErrors.notFound();
-          if (expected !== undefined && expected !== current.version)
-            throw dataErrors.versionMismatch(current.version);
+          const current = await currentForWrite(tx, collection, caller, params.id, expected);
           if (!allowed(collection, 'delete', caller, current)) throw dataErrors.forbidden('delete');
           if (!(await documentStore.delete(tx, params.collection, params.id, current.version))) {
             throw dataErrors.versionMismatch(undefined);
@@ -342,7 +358,6 @@ export function documentRoutes(deps: ServiceDeps, registry: CollectionRegistry):
           return { status: 200, body: { status: 'ok' } };
         },
       );
-      await forget(params.collection, params.id);
       return { status: 200, body: result.body as { status: 'ok' } };
     }),
 
