@@ -17,16 +17,16 @@
  *   npm run --workspace bench auth
  *   BENCH_LOGIN_SECONDS=20 BENCH_PROBE_RATE=400 npm run --workspace bench auth
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { argon2VerifyMs } from './auth/argon2-time';
 import { noiseSince, sampleCpu, type Noise } from './auth/cpu-noise';
 import { closedLoop, createHttpClient, type HttpClient, type StepOutcome } from './auth/http-load';
-import type { ProbeResult } from './auth/me-probe';
+import type { ProbeResult } from './lib/rate-probe';
+import { runProbe } from './lib/run-probe';
 import {
   lowPriorityThreads,
   metric,
@@ -162,23 +162,20 @@ async function observed<T>(server: TernServer, run: () => Promise<T>) {
   };
 }
 
+/** `GET /v1/auth/me` at PROBE_RATE for PROBE_SECONDS, the tokens taking turns (each used once first, unmeasured). */
 function probe(url: string, tokens: string[]): Promise<ProbeResult> {
-  const file = fileURLToPath(new URL('./auth/me-probe.ts', import.meta.url));
-  // Inherits this process's core (0) and tsx's loader flags.
-  const child = spawn(process.execPath, [...process.execArgv, file], {
-    env: {
-      ...process.env,
-      BENCH_PROBE: JSON.stringify({ url, tokens, rate: PROBE_RATE, seconds: PROBE_SECONDS }),
-    },
-    stdio: ['ignore', 'pipe', 'inherit'],
+  const me = (token: string) => ({
+    method: 'GET',
+    path: '/v1/auth/me',
+    headers: { authorization: `Bearer ${token}` },
   });
-  let output = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-  return new Promise((resolve, reject) => {
-    child.on('exit', (code) => {
-      if (code !== 0) reject(new Error(`probe exited with ${code}: ${output}`));
-      else resolve(JSON.parse(output) as ProbeResult);
-    });
+  return runProbe({
+    url,
+    rate: PROBE_RATE,
+    warmup: tokens.map(me),
+    requests: Array.from({ length: Math.round(PROBE_RATE * PROBE_SECONDS) }, (_, i) =>
+      me(tokens[i % tokens.length] ?? ''),
+    ),
   });
 }
 

@@ -23,13 +23,12 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { spawn } from 'node:child_process';
 import { noiseSince, sampleCpu } from './auth/cpu-noise';
 import { closedLoop, type ClosedLoopResult, type StepOutcome } from './auth/http-load';
 import { ROOT, startTern, stopTern, type TernServer } from './auth/tern-server';
 import { postgresCpuMs, processCpuMs } from './data/process-cpu';
-import type { ProbeInput, ProbeRequest, ProbeResult } from './data/rate-probe';
+import type { ProbeRequest, ProbeResult } from './lib/rate-probe';
+import { runProbe } from './lib/run-probe';
 import { createDatabase, dropDatabase, startParse, stopParse, type ParseProcess } from './data/servers';
 import { parse, SCORES, tern, type Target } from './data/targets';
 
@@ -141,30 +140,6 @@ async function closed(side: SideState, op: Op): Promise<Measured> {
   };
 }
 
-async function probe(input: ProbeInput): Promise<ProbeResult> {
-  const dir = mkdtempSync(join(tmpdir(), 'tern-bench-probe-'));
-  const inputFile = join(dir, 'input.json');
-  writeFileSync(inputFile, JSON.stringify(input));
-  const file = fileURLToPath(new URL('./data/rate-probe.ts', import.meta.url));
-  // Inherits this process's core (0) and tsx's loader flags.
-  const child = spawn(process.execPath, [...process.execArgv, file], {
-    env: { ...process.env, BENCH_PROBE_FILE: inputFile },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let output = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-  try {
-    return await new Promise((resolve, reject) => {
-      child.on('exit', (code) => {
-        if (code !== 0) reject(new Error(`probe exited with ${code}: ${output}`));
-        else resolve(JSON.parse(output) as ProbeResult);
-      });
-    });
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
 /** One fixed-rate pass of `op` on one side; creates feed the cold reads that follow. */
 async function fixedRate(side: SideState, op: Op, rate: number): Promise<ProbeResult & { rate: number }> {
   const count = Math.round(rate * RATE_SECONDS);
@@ -184,7 +159,7 @@ async function fixedRate(side: SideState, op: Op, rate: number): Promise<ProbeRe
       requests = Array.from({ length: count }, () => side.target.list(Math.floor(Math.random() * SCORES)));
       break;
   }
-  const result = await probe({ url: side.target.url, rate, requests, collectIds: op === 'create' });
+  const result = await runProbe({ url: side.target.url, rate, requests, collectIds: op === 'create' });
   if (op === 'create') side.unread.push(...result.ids);
   return { ...result, ids: [], rate };
 }

@@ -5,7 +5,7 @@
  * score), tags; each document readable and writable by its owner only.
  */
 import { createHttpClient, type HttpClient } from '../auth/http-load';
-import type { ProbeRequest } from './rate-probe';
+import type { ProbeRequest } from '../lib/rate-probe';
 import { psql } from './servers';
 
 export const SCORES = 500;

@@ -1,10 +1,12 @@
 /**
- * Open-model probe for the data benchmark, run as its own process (on the load generator's core):
+ * Open-model probe for the benchmarks, run as its own process (on the load generator's core, so
+ * nothing else on the generator's event loop can delay its schedule):
  * sends a list of requests at a fixed rate, each latency counted from the time the request was due
  * (not from when it went out), so a stalled server shows in the tail (no coordinated omission).
  *
  * Input: env BENCH_PROBE_FILE, a JSON file {url, rate, requests: [{method, path, body?, headers}],
- * collectIds?}; one request per 1/rate s, in order. Output: one JSON line (ProbeResult); with
+ * warmup?, collectIds?}; the `warmup` requests go first, unmeasured (sockets open, caches and JIT
+ * warm), then one request per 1/rate s, in order. Output: one JSON line (ProbeResult); with
  * `collectIds`, the `id` or `objectId` of every answer, for reads of documents never read before.
  */
 import { readFileSync } from 'node:fs';
@@ -21,6 +23,7 @@ export interface ProbeInput {
   url: string;
   rate: number;
   requests: ProbeRequest[];
+  warmup?: ProbeRequest[];
   collectIds?: boolean;
 }
 
@@ -45,6 +48,10 @@ const latencies: number[] = [];
 const sendLags: number[] = [];
 const ids: string[] = [];
 let failed = 0;
+
+for (const request of input.warmup ?? []) {
+  await client.send(request.method, request.path, request.body, request.headers);
+}
 
 await new Promise<void>((done) => {
   const start = performance.now() + 20;
