@@ -17,6 +17,7 @@ export function describeConfig(config: TernConfig): Record<string, unknown> {
     services: config.services.length ? config.services : 'all',
     adminKey: config.adminKey ? 'set' : 'unset',
     store: target(config.store),
+    replicas: config.store.kind === 'postgres' ? (config.store.replicas?.urls ?? []).map(redactUrl) : [],
     cache: target(config.cache),
     queue: target(config.queue),
     rateLimit: target(config.rateLimit),

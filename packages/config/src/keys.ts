@@ -44,6 +44,20 @@ export function url(protocols: readonly string[]) {
   };
 }
 
+/** A comma-separated list of URLs, each as `url(protocols)` checks it; empty entries are ignored. */
+export function urls(protocols: readonly string[]) {
+  const one = url(protocols);
+  return (raw: string): Parsed<string[]> => {
+    const items = raw
+      .split(',')
+      .map((item) => item.trim())
+      .filter(Boolean);
+    const bad = items.map((item, index) => ({ index, parsed: one(item) })).find(({ parsed }) => !parsed.ok);
+    if (bad && !bad.parsed.ok) return { ok: false, reason: `entry ${bad.index + 1} ${bad.parsed.reason}` };
+    return ok(items);
+  };
+}
+
 export function nonEmpty(raw: string): Parsed<string> {
   return raw.trim() === '' ? bad('must not be empty') : ok(raw.trim());
 }

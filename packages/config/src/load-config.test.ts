@@ -29,6 +29,8 @@ describe('loadConfig', () => {
         REDIS_URL: 'redis://cache:6379',
         NATS_URL: 'nats://bus:4222',
         TERN_DB_POOL_SIZE: '25',
+        DATABASE_REPLICA_URLS: 'postgres://tern:pw@replica1/tern, postgres://tern:pw@replica2/tern',
+        TERN_DB_REPLICA_MAX_LAG_MS: '2000',
         TERN_REDIS_KEY_PREFIX: 'app1:',
       },
       cwd,
@@ -37,7 +39,15 @@ describe('loadConfig', () => {
       kind: 'postgres',
       url: 'postgres://tern:pw@db:5432/tern',
       poolSize: 25,
+      replicas: {
+        urls: ['postgres://tern:pw@replica1/tern', 'postgres://tern:pw@replica2/tern'],
+        maxLagMs: 2000,
+      },
     });
+    assert.deepEqual(describeConfig(config).replicas, [
+      'postgres://[redacted]@replica1/tern',
+      'postgres://[redacted]@replica2/tern',
+    ]);
     assert.deepEqual(config.cache, { kind: 'redis', url: 'redis://cache:6379', keyPrefix: 'app1:cache:' });
     assert.deepEqual(config.queue, { kind: 'nats', url: 'nats://bus:4222', stream: 'TERN' });
     assert.deepEqual(config.rateLimit, { kind: 'redis', url: 'redis://cache:6379', keyPrefix: 'app1:rl:' });
@@ -110,6 +120,28 @@ describe('loadConfig', () => {
     assert.doesNotMatch(printed, /querysecret|userpwsecret|tokensecret/);
     assert.match(printed, /postgres:\/\/db:5432\/tern\?\[redacted\]/);
     assert.match(printed, /nats:\/\/\[redacted\]@bus:4222/);
+  });
+
+  it('refuses replica URLs that are not PostgreSQL, and replicas without a primary', () => {
+    const issues = (env: Record<string, string>) => {
+      try {
+        loadConfig({ env: { TERN_ADMIN_KEY: 'a'.repeat(32), ...env }, cwd });
+        return [];
+      } catch (error) {
+        assert.ok(error instanceof ConfigError);
+        return error.issues.map((issue) => `${issue.key}: ${issue.reason}`);
+      }
+    };
+    assert.deepEqual(
+      issues({
+        DATABASE_URL: 'postgres://db/x',
+        DATABASE_REPLICA_URLS: 'postgres://r1/x,mysql://secret@r2/x',
+      }),
+      ['DATABASE_REPLICA_URLS: entry 2 must use postgres: or postgresql:'],
+    );
+    assert.deepEqual(issues({ DATABASE_REPLICA_URLS: 'postgres://r1/x' }), [
+      'DATABASE_REPLICA_URLS: needs DATABASE_URL: replicas are of a PostgreSQL primary',
+    ]);
   });
 
   it('requires TERN_ADMIN_KEY on PostgreSQL, where several processes must share one key', () => {

@@ -14,6 +14,7 @@ import {
   prefix,
   secret,
   url,
+  urls,
   type ConfigKey,
   type Parsed,
 } from './keys';
@@ -95,6 +96,19 @@ export const CONFIG_KEYS = {
     description: 'PostgreSQL URL; when set the store is PostgreSQL, else SQLite in the data dir.',
     secret: true,
     parse: url(['postgres:', 'postgresql:']),
+  },
+  DATABASE_REPLICA_URLS: {
+    name: 'DATABASE_REPLICA_URLS',
+    description:
+      'Comma-separated URLs of streaming read replicas of DATABASE_URL; reads that may lag go to the least loaded one in rotation.',
+    secret: true,
+    parse: urls(['postgres:', 'postgresql:']),
+  },
+  TERN_DB_REPLICA_MAX_LAG_MS: {
+    name: 'TERN_DB_REPLICA_MAX_LAG_MS',
+    description: 'A replica further behind the primary than this takes no reads until it catches up.',
+    defaultText: '5000',
+    parse: integer(100, 3_600_000),
   },
   TERN_DB_POOL_SIZE: {
     name: 'TERN_DB_POOL_SIZE',
@@ -341,7 +355,15 @@ export function loadConfig(options: LoadConfigOptions): TernConfig {
     instanceId: get('TERN_INSTANCE_ID') ?? `${hostname()}-${process.pid}`,
     services: get('TERN_SERVICES') ?? [],
     store: databaseUrl
-      ? { kind: 'postgres', url: databaseUrl, poolSize: get('TERN_DB_POOL_SIZE') ?? 10 }
+      ? {
+          kind: 'postgres',
+          url: databaseUrl,
+          poolSize: get('TERN_DB_POOL_SIZE') ?? 10,
+          replicas: {
+            urls: get('DATABASE_REPLICA_URLS') ?? [],
+            maxLagMs: get('TERN_DB_REPLICA_MAX_LAG_MS') ?? 5_000,
+          },
+        }
       : { kind: 'sqlite', file: resolve(dataDir, 'tern.db') },
     cache: redisUrl
       ? { kind: 'redis', url: redisUrl, keyPrefix: `${redisKeyPrefix}cache:` }
@@ -391,7 +413,16 @@ export function loadConfig(options: LoadConfigOptions): TernConfig {
     });
   }
   // Keys that only matter for one adapter are still validated when the other is chosen.
-  if (!databaseUrl) get('TERN_DB_POOL_SIZE');
+  if (!databaseUrl) {
+    get('TERN_DB_POOL_SIZE');
+    get('TERN_DB_REPLICA_MAX_LAG_MS');
+    if (raw.DATABASE_REPLICA_URLS) {
+      issues.push({
+        key: 'DATABASE_REPLICA_URLS',
+        reason: 'needs DATABASE_URL: replicas are of a PostgreSQL primary',
+      });
+    }
+  }
   if (redisUrl) get('TERN_CACHE_MAX_ENTRIES');
   if (!natsUrl) get('TERN_NATS_STREAM');
 

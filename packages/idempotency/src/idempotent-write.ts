@@ -65,13 +65,14 @@ export function fingerprintOf(method: string, route: string, body: unknown): str
  * Runs a write at most once per key: the key's row is inserted in the write's own transaction,
  * so the stored answer exists exactly when the write committed. A retry with the same key and
  * request gets the stored answer; with another request, 422. Two attempts at once: the second
- * waits on the first's row (PostgreSQL) or its turn (SQLite), then replays.
+ * waits on the first's row (PostgreSQL) or its turn (SQLite), then replays. A first run returns the
+ * commit's consistency token (`Store.transactionWithToken`); a replay returns none.
  */
 export async function idempotentWrite(
   store: Store,
   request: IdempotencyRequest,
   write: (tx: Queryable) => Promise<StoredResponse>,
-): Promise<StoredResponse & { replayed: boolean }> {
+): Promise<StoredResponse & { replayed: boolean; consistency?: string }> {
   if (!IDEMPOTENCY_KEY.test(request.key)) throw idempotencyErrors.invalidKey();
   const replay = async (): Promise<(StoredResponse & { replayed: boolean }) | undefined> => {
     const rows = await store.query<{ fingerprint: string; status: number; body: string; created_at: number }>(
@@ -86,7 +87,7 @@ export async function idempotentWrite(
   const earlier = await replay();
   if (earlier) return earlier;
   try {
-    return await store.transaction(async (tx) => {
+    const { result, consistency } = await store.transactionWithToken(async (tx) => {
       // An expired row gives way to the new attempt.
       await tx.execute(
         'DELETE FROM tern_idempotency WHERE scope = $1 AND idem_key = $2 AND created_at < $3',
@@ -105,6 +106,7 @@ export async function idempotentWrite(
       );
       return { ...response, replayed: false };
     });
+    return consistency === undefined ? result : { ...result, consistency };
   } catch (error) {
     if (!isUniqueViolation(error)) throw error;
     const winner = await replay();

@@ -9,7 +9,12 @@ export async function createStore(config: StoreConfig, telemetry: Telemetry): Pr
       return createSqliteStore({ file: config.file }, telemetry);
     case 'postgres':
       return createPostgresStore(
-        { url: config.url, poolSize: config.poolSize, statementTimeoutMs: config.statementTimeoutMs },
+        {
+          url: config.url,
+          poolSize: config.poolSize,
+          statementTimeoutMs: config.statementTimeoutMs,
+          replicas: config.replicas,
+        },
         telemetry,
       );
     default: {

@@ -3,6 +3,8 @@ export type {
   Migration,
   MigrationResult,
   Queryable,
+  Reader,
+  ReadOptions,
   Row,
   SqlParam,
   Store,
@@ -13,3 +15,4 @@ export { createSqliteStore, type SqliteStoreConfig } from './sqlite-store';
 export { createPostgresStore, type PostgresStoreConfig } from './postgres-store';
 export { isUniqueViolation } from './is-unique-violation';
 export { storeErrors } from './store-errors';
+export { isConsistencyToken } from './consistency';

@@ -4,11 +4,15 @@ import { runtimeErrors } from '@tern/errors';
 import type { Telemetry } from '@tern/telemetry';
 import { applyMigrations, readAppliedMigrations } from './migrations';
 import type { MigrationSession, MigrationTx } from './migrations';
+import { parseConsistencyToken, formatConsistencyToken } from './consistency';
+import { describeError, describeTarget, isTimeout, openPgPool, queryConfig, toPg } from './pg-pool';
 import { trackPoolGauges } from './pool-gauges';
+import { createReplicaSet, type ReplicaSet } from './replica-set';
 import { storeErrors } from './store-errors';
 import { createStoreMetrics } from './store-metrics';
 import type { StoreOp } from './store-metrics';
 import type { Queryable, Row, SqlParam, Store } from './store';
+import { counter } from '@tern/telemetry';
 
 export interface PostgresStoreConfig {
   url: string;
@@ -20,6 +24,14 @@ export interface PostgresStoreConfig {
   statementTimeoutMs?: number;
   /** How long `migrate` waits for another starter's migrations before it fails (default 10 min). */
   migrationLockTimeoutMs?: number;
+  /** Streaming replicas of this primary that take reads (`store.reader()`); see the README. */
+  replicas?: {
+    urls: readonly string[];
+    /** A replica further behind than this takes no reads until it catches up (default 5 s). */
+    maxLagMs?: number;
+    /** How often replicas' replay positions are read (default 1 s). */
+    checkIntervalMs?: number;
+  };
 }
 
 // One key for every service: concurrent CREATE TABLE IF NOT EXISTS can still collide in PostgreSQL.
@@ -30,23 +42,11 @@ const MIGRATION_LOCK_POLL_MS = { min: 50, jitter: 150 };
 const STATEMENT_TIMEOUT_MS = 30_000;
 // Past the server's own cancellation, only a dead link keeps a reply from arriving.
 const QUERY_TIMEOUT_MARGIN_MS = 1_000;
-const CONNECT_TIMEOUT_MS = 5_000;
-const IDLE_TIMEOUT_MS = 30_000;
-// Probes a silent peer well before the kernel's default of two hours.
-const KEEPALIVE_DELAY_MS = 10_000;
 const CLOSE_TIMEOUT_MS = 5_000;
-const QUERY_CANCELED = '57014';
-const INT8_OID = 20;
-
-// BIGINT and COUNT(*) read as numbers like on SQLite, as bigint beyond 2^53 rather than rounded.
-const parseInt8 = (value: string): number | bigint => {
-  const parsed = BigInt(value);
-  return parsed >= Number.MIN_SAFE_INTEGER && parsed <= Number.MAX_SAFE_INTEGER ? Number(parsed) : parsed;
-};
-const TYPES = {
-  getTypeParser: (oid: number, format?: 'text' | 'binary') =>
-    oid === INT8_OID && format !== 'binary' ? parseInt8 : pg.types.getTypeParser(oid, format),
-} as pg.CustomTypesConfig;
+const REPLICA_MAX_LAG_MS = 5_000;
+const REPLICA_CHECK_INTERVAL_MS = 1_000;
+/** After COMMIT, in the same round trip: a WAL position at or past the commit record. */
+const COMMIT_WITH_POSITION = 'COMMIT; SELECT pg_current_wal_lsn()::text AS position';
 
 type Connection = pg.Pool | pg.PoolClient;
 interface Checkout {
@@ -73,16 +73,7 @@ export async function createPostgresStore(config: PostgresStoreConfig, telemetry
   const statementTimeoutMs = config.statementTimeoutMs ?? STATEMENT_TIMEOUT_MS;
   // Set per statement rather than on the pool, so that migrations can run without one.
   const timed: RunOptions = { queryTimeoutMs: statementTimeoutMs + QUERY_TIMEOUT_MARGIN_MS };
-  const pool = new pg.Pool({
-    connectionString: config.url,
-    max: config.poolSize,
-    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
-    idleTimeoutMillis: IDLE_TIMEOUT_MS,
-    keepAlive: true,
-    keepAliveInitialDelayMillis: KEEPALIVE_DELAY_MS,
-    statement_timeout: statementTimeoutMs,
-    types: TYPES,
-  });
+  const pool = openPgPool(config.url, config.poolSize, statementTimeoutMs);
   // Without a listener, a server closing an idle connection would crash the process.
   pool.on('error', (error) => {
     metrics.failed('connection');
@@ -90,6 +81,14 @@ export async function createPostgresStore(config: PostgresStoreConfig, telemetry
   });
   const untrackPool = trackPoolGauges(telemetry.metrics, pool);
   let closing: Promise<void> | undefined;
+  const reads = counter(
+    telemetry.metrics,
+    'tern_db_reads_total',
+    'Replica-eligible reads, by where they ran and why (primary: none in rotation, behind the token, or a replica failed).',
+    ['target', 'reason'],
+  );
+  /** The newest commit position this store has handed out a token for. */
+  let highWater = 0n;
 
   try {
     await pool.query(queryConfig('SELECT 1', [], timed));
@@ -98,6 +97,25 @@ export async function createPostgresStore(config: PostgresStoreConfig, telemetry
     await pool.end();
     throw runtimeErrors.dependencyUnavailable('postgres', error);
   }
+  const replicas = config.replicas?.urls.length
+    ? createReplicaSet({
+        urls: config.replicas.urls,
+        poolSize: config.poolSize,
+        statementTimeoutMs,
+        maxLagMs: config.replicas.maxLagMs ?? REPLICA_MAX_LAG_MS,
+        checkIntervalMs: config.replicas.checkIntervalMs ?? REPLICA_CHECK_INTERVAL_MS,
+        primaryPosition: async () => {
+          const { rows } = await pool.query<{ position: string }>(
+            queryConfig('SELECT pg_current_wal_lsn()::text AS position', [], timed),
+          );
+          return parseConsistencyToken(rows[0]?.position ?? '');
+        },
+        log,
+        registry: telemetry.metrics,
+      })
+    : undefined;
+  // A replica that is down now only starts out of rotation; it never stops the store from opening.
+  await replicas?.check();
 
   async function run(
     connection: Connection,
@@ -147,7 +165,7 @@ export async function createPostgresStore(config: PostgresStoreConfig, telemetry
 
   async function control(
     client: pg.PoolClient,
-    sql: 'BEGIN' | 'COMMIT' | 'ROLLBACK',
+    sql: 'BEGIN' | 'COMMIT' | 'ROLLBACK' | typeof COMMIT_WITH_POSITION,
     options: RunOptions & { checkout: Checkout },
   ) {
     try {
@@ -158,11 +176,13 @@ export async function createPostgresStore(config: PostgresStoreConfig, telemetry
     }
   }
 
+  /** Runs `fn` between BEGIN and COMMIT; with `position`, also reads the commit's WAL position. */
   async function transactionOn<T>(
     client: pg.PoolClient,
     options: RunOptions & { checkout: Checkout },
     fn: (state: TxState) => Promise<T>,
-  ): Promise<T> {
+    position = false,
+  ): Promise<{ result: T; position?: bigint }> {
     const { checkout } = options;
     const state: TxState = { open: true };
     try {
@@ -175,9 +195,17 @@ export async function createPostgresStore(config: PostgresStoreConfig, telemetry
       try {
         const result = await fn(state);
         // A statement that failed inside `fn` (and was caught there) makes COMMIT roll back quietly.
-        const commit = await control(client, 'COMMIT', options);
+        if (!position) {
+          const commit = await control(client, 'COMMIT', options);
+          if (commit.command === 'ROLLBACK') throw storeErrors.transactionAborted();
+          return { result };
+        }
+        const [commit, read] = (await control(client, COMMIT_WITH_POSITION, options)) as unknown as [
+          pg.QueryResult,
+          pg.QueryResult<{ position: string }>,
+        ];
         if (commit.command === 'ROLLBACK') throw storeErrors.transactionAborted();
-        return result;
+        return { result, position: parseConsistencyToken(read.rows[0]?.position ?? '') };
       } catch (error) {
         // A connection that stopped answering would not answer ROLLBACK either; discarding it
         // ends the session, which rolls back.
@@ -219,6 +247,59 @@ export async function createPostgresStore(config: PostgresStoreConfig, telemetry
     };
   }
 
+  async function runTransaction<T>(fn: (tx: Queryable) => Promise<T>, position: boolean) {
+    const done = metrics.time('transaction');
+    try {
+      return await withClient((client, checkout) => {
+        const options = { ...timed, checkout };
+        return transactionOn(
+          client,
+          options,
+          (state) => fn(transactionHandle(client, state, options)),
+          position,
+        );
+      });
+    } finally {
+      done();
+    }
+  }
+
+  /** `position` undefined: the caller needs the newest data, which only the primary has for sure. */
+  async function readOnReplica<T extends Row>(
+    set: ReplicaSet,
+    position: bigint | undefined,
+    sql: string,
+    params: readonly SqlParam[],
+  ): Promise<T[]> {
+    if (closing) throw storeErrors.closed();
+    const replica = position === undefined ? undefined : set.pick(position);
+    if (!replica) {
+      reads.inc({ target: 'primary', reason: position === undefined || position > 0n ? 'behind' : 'none' });
+      return store.query<T>(sql, params);
+    }
+    replica.outstanding++;
+    const done = metrics.time('query');
+    try {
+      const result = await replica.pool.query(queryConfig(sql, params.map(toPg), timed));
+      reads.inc({ target: 'replica', reason: 'routed' });
+      return result.rows as T[];
+    } catch (error) {
+      // A replica's own trouble (gone, shutting down, a query cancelled by replay) is not the
+      // caller's: the primary answers instead. A bad statement fails there too, with its own error.
+      if (!(error instanceof pg.DatabaseError) || /^(08|57)/.test(error.code ?? ''))
+        set.markDown(replica, error);
+      log.debug(
+        { replica: replica.name, err: describeError(error as Error) },
+        'replica read failed; reading the primary',
+      );
+      reads.inc({ target: 'primary', reason: 'replica-failed' });
+      return store.query<T>(sql, params);
+    } finally {
+      done();
+      replica.outstanding--;
+    }
+  }
+
   /**
    * Waits for the migration lock without a statement open: a session blocked in
    * `pg_advisory_lock` holds a snapshot, which the holder's CREATE INDEX CONCURRENTLY waits for.
@@ -252,15 +333,20 @@ export async function createPostgresStore(config: PostgresStoreConfig, telemetry
       return { rowCount: (await run(pool, 'execute', sql, params, timed)).rowCount ?? 0 };
     },
     async transaction(fn) {
-      const done = metrics.time('transaction');
-      try {
-        return await withClient((client, checkout) => {
-          const options = { ...timed, checkout };
-          return transactionOn(client, options, (state) => fn(transactionHandle(client, state, options)));
-        });
-      } finally {
-        done();
-      }
+      return (await runTransaction(fn, false)).result;
+    },
+    async transactionWithToken(fn) {
+      const { result, position } = await runTransaction(fn, replicas !== undefined);
+      if (position === undefined) return { result };
+      if (position > highWater) highWater = position;
+      return { result, consistency: formatConsistencyToken(position) };
+    },
+    reader(options = {}) {
+      if (!replicas) return store;
+      const set = replicas;
+      let position = options.after === undefined ? 0n : parseConsistencyToken(options.after);
+      if (position !== undefined && options.ownWrites && highWater > position) position = highWater;
+      return { query: (sql, params = []) => readOnReplica(set, position, sql, params) };
     },
     migrate(service, migrations) {
       // The advisory lock belongs to this session, so every migration runs on this one connection.
@@ -273,8 +359,12 @@ export async function createPostgresStore(config: PostgresStoreConfig, telemetry
             await client.query('SET statement_timeout = 0');
             const session: MigrationSession = {
               ...transactionHandle(client, { open: true }, options),
-              transaction: (fn) =>
-                transactionOn(client, options, (state) => fn(transactionHandle(client, state, options))),
+              transaction: async (fn) =>
+                (
+                  await transactionOn(client, options, (state) =>
+                    fn(transactionHandle(client, state, options)),
+                  )
+                ).result,
             };
             return await applyMigrations('postgres', session, service, migrations, log);
           } finally {
@@ -317,52 +407,13 @@ export async function createPostgresStore(config: PostgresStoreConfig, telemetry
     } finally {
       clearTimeout(timer);
       untrackPool();
+      await replicas?.close();
     }
   }
 
-  log.info({ poolSize: config.poolSize, statementTimeoutMs }, 'store opened');
-  return store;
-}
-
-/** Timeouts: a cancelled slow statement, a link that stopped answering, a connection never made. */
-function isTimeout(error: unknown): boolean {
-  if (!(error instanceof Error)) return false;
-  if (error instanceof pg.DatabaseError) {
-    return error.code === QUERY_CANCELED && error.message.includes('statement timeout');
-  }
-  return (
-    error.message === 'Query read timeout' ||
-    error.message.startsWith('timeout exceeded when trying to connect') ||
-    error.message.includes('connection timeout')
+  log.info(
+    { poolSize: config.poolSize, statementTimeoutMs, replicas: replicas?.status().map((r) => r.name) ?? [] },
+    'store opened',
   );
-}
-
-/** pg honours `query_timeout` per query as well, though its types list it only for the client. */
-function queryConfig(text: string, values: unknown[], options: RunOptions): pg.QueryConfig<unknown[]> {
-  const config: pg.QueryConfig<unknown[]> & { query_timeout?: number } = {
-    text,
-    values,
-    query_timeout: options.queryTimeoutMs,
-  };
-  return config;
-}
-
-function toPg(param: SqlParam): unknown {
-  // pg would render a Date in the process's time zone; ISO strings read the same in both dialects.
-  return param instanceof Date ? param.toISOString() : param;
-}
-
-/** Where the store connects, for logs: never the password. */
-function describeTarget(url: string): string {
-  try {
-    const parsed = new URL(url);
-    return `${parsed.hostname}:${parsed.port || '5432'}${parsed.pathname}`;
-  } catch {
-    return '[unparseable url]';
-  }
-}
-
-/** pg-pool attaches the whole client to idle errors; log only what explains the failure. */
-function describeError(error: Error): { message: string; code?: unknown } {
-  return { message: error.message, code: (error as { code?: unknown }).code };
+  return store;
 }

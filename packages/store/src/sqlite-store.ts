@@ -207,6 +207,9 @@ export async function createSqliteStore(config: SqliteStoreConfig, telemetry: Te
     execute: async (sql, params = []) =>
       durable(sql, await outsideTransaction(() => measured('execute', () => runExecute(sql, params)))),
     transaction: (fn) => runTransaction((state) => fn(transactionHandle(state))),
+    // One file, no replicas: every read sees every commit, so no token is needed.
+    transactionWithToken: async (fn) => ({ result: await store.transaction(fn) }),
+    reader: () => store,
     migrate(service, migrations) {
       const session: MigrationSession = {
         query: (sql, params) => store.query(sql, params),

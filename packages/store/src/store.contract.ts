@@ -134,6 +134,29 @@ export function runStoreContract(name: string, open: () => Promise<OpenedStore>)
         assert.deepEqual(await store.query('SELECT COUNT(*) AS n FROM items'), [{ n: 2 }]);
       });
 
+      void it('transactionWithToken commits like transaction, and its token makes a reader see the commit', async () => {
+        const { result, consistency } = await store.transactionWithToken(async (tx) => {
+          await tx.execute('INSERT INTO items (id, name) VALUES ($1, $2)', [7, 'whisk']);
+          return 'done';
+        });
+        assert.equal(result, 'done');
+        // Without replicas every read sees every commit, so there is no token to carry.
+        assert.ok(consistency === undefined || /^[0-9A-F]+\/[0-9A-F]+$/.test(consistency));
+        for (const options of [{ after: consistency }, { ownWrites: true }, {}]) {
+          assert.deepEqual(await store.reader(options).query('SELECT name FROM items WHERE id = $1', [7]), [
+            { name: 'whisk' },
+          ]);
+        }
+        await assert.rejects(
+          store.transactionWithToken(async (tx) => {
+            await tx.execute('INSERT INTO items (id, name) VALUES ($1, $2)', [8, 'sieve']);
+            throw new Error('changed my mind');
+          }),
+          /changed my mind/,
+        );
+        assert.deepEqual(await store.reader().query('SELECT name FROM items WHERE id = 8'), []);
+      });
+
       void it('rolls back when fn throws and rethrows the same error', async () => {
         const boom = new Error('boom');
         await assert.rejects(

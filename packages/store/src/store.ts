@@ -14,6 +14,22 @@ export interface Queryable {
 
 export type Dialect = 'sqlite' | 'postgres';
 
+/** Reads only: what `Store.reader` returns. */
+export interface Reader {
+  query<T extends Row = Row>(sql: string, params?: readonly SqlParam[]): Promise<T[]>;
+}
+
+export interface ReadOptions {
+  /**
+   * A consistency token from a write (`transactionWithToken`): the read sees that write. Served by
+   * a replica only once it has replayed past the token, else by the primary. A string that is not
+   * a token is treated as "the newest write": the primary answers.
+   */
+  after?: string;
+  /** The read sees every write this store instance has committed with `transactionWithToken`. */
+  ownWrites?: boolean;
+}
+
 /**
  * A versioned migration owned by one service. `sql` may differ per dialect and may hold several
  * statements. Ids are positive integers listed in strictly increasing order; once applied, an id's
@@ -48,6 +64,19 @@ export interface Store extends Queryable {
    * `fn` would wait for `fn`; it rejects with `store/nested-transaction` instead.
    */
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  /**
+   * `transaction`, and with its result a consistency token naming the commit, for reads elsewhere
+   * that must see it (`reader({ after })`). The token is `undefined` on a store without replicas,
+   * where every read sees every commit.
+   */
+  transactionWithToken<T>(fn: (tx: Queryable) => Promise<T>): Promise<{ result: T; consistency?: string }>;
+  /**
+   * Where reads that may lag slightly go: the least-loaded read replica in rotation that satisfies
+   * `options`, or the primary when none does. A replica that fails mid-read is taken out of
+   * rotation and the read is retried on the primary, so a replica never fails a read. On SQLite and
+   * on PostgreSQL without replicas, the store itself.
+   */
+  reader(options?: ReadOptions): Reader;
   /** Applies the service's pending migrations in id order; concurrent callers never race. */
   migrate(service: string, migrations: readonly Migration[]): Promise<MigrationResult>;
   /** Ids of a service's applied migrations, for readiness checks; empty before the first migrate. */
@@ -59,4 +88,10 @@ export interface Store extends Queryable {
 
 export type StoreConfig =
   | { kind: 'sqlite'; file: string }
-  | { kind: 'postgres'; url: string; poolSize: number; statementTimeoutMs?: number };
+  | {
+      kind: 'postgres';
+      url: string;
+      poolSize: number;
+      statementTimeoutMs?: number;
+      replicas?: { urls: readonly string[]; maxLagMs?: number };
+    };

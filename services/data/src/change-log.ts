@@ -1,4 +1,4 @@
-import type { Dialect, Queryable, Store } from '@tern/store';
+import type { Dialect, Queryable, Reader, Store } from '@tern/store';
 import { bodyOf, toView, type DocumentView } from './document-store';
 
 export type ChangeOp = 'create' | 'update' | 'delete';
@@ -44,7 +44,7 @@ export function createChangeLog(dialect: Dialect) {
     },
 
     /** The position of the newest change: where a client that has just synced in full starts following. */
-    async head(db: Queryable, collection: string): Promise<number> {
+    async head(db: Reader, collection: string): Promise<number> {
       const rows = await db.query<{ head: number | bigint | null }>(
         'SELECT MAX(seq) AS head FROM data_changes WHERE collection = $1',
         [collection],
@@ -53,7 +53,7 @@ export function createChangeLog(dialect: Dialect) {
     },
 
     /** Up to where the log was pruned: a cursor before this has missed changes for good. */
-    async prunedThrough(db: Queryable, collection: string): Promise<number> {
+    async prunedThrough(db: Reader, collection: string): Promise<number> {
       const rows = await db.query<{ pruned_through: number | bigint }>(
         'SELECT pruned_through FROM data_change_watermarks WHERE collection = $1',
         [collection],
@@ -96,7 +96,7 @@ export function createChangeLog(dialect: Dialect) {
      * lets the caller see. Returns the position to resume from.
      */
     async read(
-      db: Queryable,
+      db: Reader,
       collection: string,
       since: number,
       limit: number,

@@ -44,6 +44,14 @@ export const dataErrors = {
       detail:
         'The change feed no longer holds changes this far back: sync the collection in full, then follow the feed from its head.',
     }),
+  invalidConsistencyToken: () =>
+    new TernError({
+      code: 'data/invalid-consistency-token',
+      status: 400,
+      title: 'Bad Request',
+      detail:
+        'Tern-Consistency must be a token from a write answer (such as 0/16B3748), sent back unchanged.',
+    }),
   invalidIfMatch: () =>
     new TernError({
       code: 'data/invalid-if-match',

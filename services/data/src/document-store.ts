@@ -1,6 +1,6 @@
 import { v7 as uuidv7 } from 'uuid';
 import { TernError } from '@tern/errors';
-import { isUniqueViolation, type Queryable, type Row } from '@tern/store';
+import { isUniqueViolation, type Queryable, type Reader, type Row } from '@tern/store';
 import { dataErrors } from './data-errors';
 import { tableName } from './schema/field-sql';
 
@@ -109,7 +109,7 @@ function refusal(error: unknown): unknown {
 export const documentStore = {
   newId: (): string => uuidv7(),
 
-  async get(db: Queryable, collection: string, id: string): Promise<DocumentView | undefined> {
+  async get(db: Reader, collection: string, id: string): Promise<DocumentView | undefined> {
     const rows = await db.query(`SELECT ${COLUMNS} FROM ${tableName(collection)} WHERE id = $1`, [id]);
     return rows[0] ? toView(rows[0]) : undefined;
   },

@@ -7,7 +7,7 @@ import {
   type ServiceDeps,
 } from '@tern/runtime';
 import { fingerprintOf, idempotentWrite, type StoredResponse } from '@tern/idempotency';
-import type { Queryable } from '@tern/store';
+import { isConsistencyToken, type Queryable } from '@tern/store';
 import { createChangeLog, type ChangeOp } from '../change-log';
 import { BUILT_IN_INDEXES } from '../collections/collection-definition';
 import type { Collection, CollectionRegistry } from '../collection-registry';
@@ -38,6 +38,9 @@ const IdempotencyHeaders = Type.Object({
   'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 255 })),
   'if-match': Type.Optional(Type.String({ maxLength: 64 })),
 });
+/** A write's consistency token, sent back on reads that must see that write (replicas). */
+const CONSISTENCY = 'tern-consistency';
+const ReadHeaders = Type.Object({ [CONSISTENCY]: Type.Optional(Type.String({ maxLength: 64 })) });
 const COUNT_CACHE_MS = 30_000;
 // Read-through cache of documents by id: found documents for a minute, misses briefly (so a
 // flood of requests for ids that do not exist costs one query per id, not one each).
@@ -113,13 +116,20 @@ export function documentRoutes(deps: ServiceDeps, registry: CollectionRegistry):
   /**
    * A document by id through the cache. A miss is cached as `null`, briefly. Writes delete the
    * key after they commit and before they answer, so a caller never reads their own write stale.
+   * A cache miss reads a replica only if it has replayed every write this instance made; a read
+   * carrying a consistency token skips the cache and reads where that write is visible.
    */
-  async function cachedDocument(collection: string, id: string): Promise<DocumentView | undefined> {
+  async function cachedDocument(
+    collection: string,
+    id: string,
+    after: string | undefined,
+  ): Promise<DocumentView | undefined> {
+    if (after !== undefined) return documentStore.get(store.reader({ after }), collection, id);
     const key = cacheKey(collection, id);
     // One lookup: a cached miss comes back as `null`; a fresh miss loads as `undefined`, which
     // getOrLoad does not cache, so it is cached here as `null` for the shorter time.
     const loaded = await cache.getOrLoad<DocumentView | null | undefined>(key, DOCUMENT_TTL_MS, () =>
-      documentStore.get(store, collection, id),
+      documentStore.get(store.reader({ ownWrites: true }), collection, id),
     );
     if (loaded === undefined) await cache.set(key, null, MISS_TTL_MS).catch(() => undefined);
     return loaded ?? undefined;
@@ -144,9 +154,9 @@ export function documentRoutes(deps: ServiceDeps, registry: CollectionRegistry):
   async function sizeOf(collection: string): Promise<number> {
     const cached = counts.get(collection);
     if (cached && performance.now() - cached.at < COUNT_CACHE_MS) return cached.count;
-    const rows = await store.query<{ n: number | bigint }>(
-      `SELECT COUNT(*) AS n FROM ${tableName(collection)}`,
-    );
+    const rows = await store
+      .reader()
+      .query<{ n: number | bigint }>(`SELECT COUNT(*) AS n FROM ${tableName(collection)}`);
     const count = Number(rows[0]?.n ?? 0);
     counts.set(collection, { count, at: performance.now() });
     return count;
@@ -161,14 +171,16 @@ export function documentRoutes(deps: ServiceDeps, registry: CollectionRegistry):
     headers: Record<string, string | string[] | undefined>,
     request: { method: string; collection: string; id: string; body: unknown },
     run: (tx: Queryable) => Promise<StoredResponse>,
-  ): Promise<StoredResponse> {
+  ): Promise<StoredResponse & { consistency?: string }> {
     const key = header(headers, 'idempotency-key');
     const scope = ctx.identity.kind === 'user' ? `user:${ctx.identity.id}` : ctx.identity.kind;
     // A create's fingerprint is its collection, not the id the server picked for this attempt.
     const url = `/v1/data/${request.collection}${request.method === 'POST' ? '' : `/${request.id}`}`;
     const result =
       key === undefined
-        ? await store.transaction(run)
+        ? await store
+            .transactionWithToken(run)
+            .then(({ result, consistency }) => ({ ...result, consistency }))
         : await idempotentWrite(
             store,
             { scope, key, fingerprint: fingerprintOf(request.method, url, request.body) },
@@ -209,14 +221,13 @@ export function documentRoutes(deps: ServiceDeps, registry: CollectionRegistry):
     await changeLog.append(tx, collection, op, doc);
   };
 
-  const respond = (result: StoredResponse) => {
+  const respond = (result: StoredResponse & { consistency?: string }) => {
     const body = result.body as DocumentView | { status: 'ok' };
     const version = (body as DocumentView).version;
-    return {
-      status: result.status as 200,
-      body: body as never,
-      ...(typeof version === 'number' ? { headers: { etag: `"${version}"` } } : {}),
-    };
+    const headers: Record<string, string> = {};
+    if (typeof version === 'number') headers.etag = `"${version}"`;
+    if (result.consistency) headers[CONSISTENCY] = result.consistency;
+    return { status: result.status as 200, body: body as never, headers };
   };
 
   return [
@@ -273,10 +284,10 @@ export function documentRoutes(deps: ServiceDeps, registry: CollectionRegistry):
       summary: 'One document, if the read rule allows it (otherwise 404, as if it did not exist).',
       tags: ['data'],
       access: 'user',
-      schema: { params: DocParams, response: { 200: Doc } },
-    }).handle(async ({ params }, ctx) => {
+      schema: { params: DocParams, headers: ReadHeaders, response: { 200: Doc } },
+    }).handle(async ({ params, headers }, ctx) => {
       const collection = await registry.get(params.collection);
-      const doc = await cachedDocument(params.collection, params.id);
+      const doc = await cachedDocument(params.collection, params.id, consistencyOf(headers));
       if (!doc || !allowed(collection, 'read', callerOf(ctx.identity), doc)) throw dataErrors.notFound();
       return { status: 200, body: doc, headers: { etag: `"${doc.version}"` } };
     }),
@@ -358,7 +369,7 @@ export function documentRoutes(deps: ServiceDeps, registry: CollectionRegistry):
           return { status: 200, body: { status: 'ok' } };
         },
       );
-      return { status: 200, body: result.body as { status: 'ok' } };
+      return respond(result) as { status: 200; body: { status: 'ok' }; headers: Record<string, string> };
     }),
 
     defineRoute({
@@ -372,6 +383,7 @@ export function documentRoutes(deps: ServiceDeps, registry: CollectionRegistry):
       access: 'user',
       schema: {
         params: Params,
+        headers: ReadHeaders,
         querystring: Type.Object(
           {
             since: Type.Optional(Type.String({ pattern: '^[0-9]{1,15}$' })),
@@ -394,15 +406,18 @@ export function documentRoutes(deps: ServiceDeps, registry: CollectionRegistry):
           }),
         },
       },
-    }).handle(async ({ params, query }, ctx) => {
+    }).handle(async ({ params, query, headers }, ctx) => {
       const collection = await registry.get(params.collection);
       const caller = callerOf(ctx.identity);
+      const reader = store.reader({ after: consistencyOf(headers) });
       if (query.since === undefined) {
         // No position yet: start following from now (sync the collection in full with list queries first).
-        const head = await changeLog.head(store, params.collection);
+        const head = await changeLog.head(reader, params.collection);
         return { status: 200, body: { items: [], cursor: String(head), hasMore: false } };
       }
       const since = Number(query.since);
+      // The primary's watermark: a replica only ever lags behind the primary's pruning, so the
+      // changes after `since` are still on whichever server the page is read from.
       if (since < (await changeLog.prunedThrough(store, params.collection))) throw dataErrors.cursorExpired();
       const rule =
         caller.kind === 'admin'
@@ -410,7 +425,7 @@ export function documentRoutes(deps: ServiceDeps, registry: CollectionRegistry):
           : collection.rules.read.toSql(caller.kind === 'user' ? caller.auth : undefined, store.kind, 4);
       if (rule === 'none') return { status: 200, body: { items: [], cursor: String(since), hasMore: false } };
       const page = await changeLog.read(
-        store,
+        reader,
         params.collection,
         since,
         query.limit ?? 100,
@@ -432,6 +447,7 @@ export function documentRoutes(deps: ServiceDeps, registry: CollectionRegistry):
       access: 'user',
       schema: {
         params: Params,
+        headers: ReadHeaders,
         querystring: Type.Object(
           {
             where: Type.Optional(Type.String({ maxLength: 8192 })),
@@ -445,8 +461,9 @@ export function documentRoutes(deps: ServiceDeps, registry: CollectionRegistry):
           200: Type.Object({ items: Type.Array(Doc), nextCursor: Type.Union([Type.String(), Type.Null()]) }),
         },
       },
-    }).handle(async ({ params, query }, ctx) => {
+    }).handle(async ({ params, query, headers }, ctx) => {
       const collection = await registry.get(params.collection);
+      const after = consistencyOf(headers);
       const parsed = parseQuery(query);
       const serving = servingIndex(parsed, [...BUILT_IN_INDEXES, ...collection.definition.indexes]);
       if (!serving.served && (await sizeOf(params.collection)) > deps.config.data.unindexedQueryLimit) {
@@ -459,7 +476,7 @@ export function documentRoutes(deps: ServiceDeps, registry: CollectionRegistry):
           : collection.rules.read.toSql(caller.kind === 'user' ? caller.auth : undefined, store.kind, 1);
       if (rule === 'none') return { status: 200, body: { items: [], nextCursor: null } };
       const compiled = compileQuery(store.kind, params.collection, parsed, rule === 'all' ? undefined : rule);
-      const docs = (await store.query(compiled.sql, compiled.params)).map(toView);
+      const docs = (await store.reader({ after }).query(compiled.sql, compiled.params)).map(toView);
       const items = docs.slice(0, parsed.limit);
       const last = items[items.length - 1];
       const nextCursor =
@@ -475,6 +492,13 @@ export function documentRoutes(deps: ServiceDeps, registry: CollectionRegistry):
 function header(headers: Record<string, string | string[] | undefined>, name: string): string | undefined {
   const value = headers[name];
   return Array.isArray(value) ? value[0] : value;
+}
+
+/** The `Tern-Consistency` token a read carries, checked; 400 when it is not one Tern issued. */
+function consistencyOf(headers: Record<string, string | string[] | undefined>): string | undefined {
+  const token = header(headers, CONSISTENCY);
+  if (token !== undefined && !isConsistencyToken(token)) throw dataErrors.invalidConsistencyToken();
+  return token;
 }
 
 function pickSystem(doc: DocumentView) {

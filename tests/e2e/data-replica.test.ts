@@ -1,0 +1,153 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { startPostgresCluster, waitFor, type PostgresCluster } from '@tern/testing';
+import { NOTES_SCHEMA, startDataHost, type DataHost } from './data-host';
+
+/**
+ * The data service on a PostgreSQL primary with a real streaming replica (initdb, pg_basebackup,
+ * standby; started here on free ports): reads go to the replica, a write's Tern-Consistency token
+ * makes the next read see it, and a replica stopped under traffic fails no request.
+ */
+void describe('data service with a read replica', { timeout: 180_000 }, () => {
+  let cluster: PostgresCluster;
+  let host: DataHost;
+  let user: { id: string; token: string };
+
+  before(async () => {
+    cluster = await startPostgresCluster();
+    host = await startDataHost('embedded', {
+      DATABASE_URL: cluster.primary.url,
+      DATABASE_REPLICA_URLS: cluster.standby.url,
+      TERN_DB_REPLICA_MAX_LAG_MS: '2000',
+    });
+    const created = await host.call('PUT', '/v1/admin/collections/notes', {
+      token: host.adminKey,
+      body: { schema: NOTES_SCHEMA, indexes: [{ fields: ['score'] }] },
+    });
+    assert.equal(created.status, 201, created.text);
+    user = await host.signup();
+  });
+  after(async () => {
+    await host?.close();
+    await cluster?.destroy();
+  });
+
+  async function replicaReads(): Promise<number> {
+    const text = await (await fetch(`${host.url}/metrics`)).text();
+    const line = text.split('\n').find((l) => l.startsWith('tern_db_reads_total{target="replica"'));
+    return Number(line?.split(' ').at(-1) ?? 0);
+  }
+
+  async function create(score: number) {
+    const answer = await host.call('POST', '/v1/data/notes', {
+      token: user.token,
+      body: { title: `note ${score}`, score },
+    });
+    assert.equal(answer.status, 201, answer.text);
+    const token = answer.headers.get('tern-consistency');
+    assert.match(token ?? '', /^[0-9A-F]+\/[0-9A-F]+$/, 'a write answers with its consistency token');
+    return { id: answer.body.id as string, token: token! };
+  }
+
+  it('serves list queries from the replica', async () => {
+    await create(1);
+    const before = await replicaReads();
+    await waitFor(
+      async () => {
+        const answer = await host.call('GET', '/v1/data/notes?orderBy=-createdAt', { token: user.token });
+        assert.equal(answer.status, 200, answer.text);
+        return (await replicaReads()) > before;
+      },
+      { what: 'a list served by the replica', intervalMs: 100 },
+    );
+  });
+
+  it('reads its own writes with the token: by id, in lists and in the change feed', async () => {
+    const feed = await host.call('GET', '/v1/data/notes/changes', { token: user.token });
+    let cursor = feed.body.cursor as string;
+    for (let i = 0; i < 40; i++) {
+      const { id, token } = await create(1000 + i);
+      const headers = { 'tern-consistency': token };
+      const byId = await host.call('GET', `/v1/data/notes/${id}`, { token: user.token, headers });
+      assert.equal(byId.status, 200, byId.text);
+      const list = await host.call(
+        'GET',
+        `/v1/data/notes?where=${encodeURIComponent('{"score":{"eq":' + (1000 + i) + '}}')}`,
+        {
+          token: user.token,
+          headers,
+        },
+      );
+      assert.deepEqual(
+        list.body.items.map((doc: { id: string }) => doc.id),
+        [id],
+      );
+      const changes = await host.call('GET', `/v1/data/notes/changes?since=${cursor}`, {
+        token: user.token,
+        headers,
+      });
+      assert.equal(changes.status, 200, changes.text);
+      assert.ok(
+        changes.body.items.some((item: { id: string }) => item.id === id),
+        'the change feed holds the write',
+      );
+      cursor = changes.body.cursor as string;
+    }
+    // An update answers with a token too, and the read with it sees the new version.
+    const { id } = await create(5000);
+    const patched = await host.call('PATCH', `/v1/data/notes/${id}`, {
+      token: user.token,
+      body: { title: 'changed' },
+    });
+    const token = patched.headers.get('tern-consistency') ?? '';
+    const read = await host.call('GET', `/v1/data/notes/${id}`, {
+      token: user.token,
+      headers: { 'tern-consistency': token },
+    });
+    assert.equal(read.body.title, 'changed');
+  });
+
+  it('refuses a consistency token it did not issue with 400 problem+json', async () => {
+    for (const bad of ['yesterday', '0/XYZ', '1/2/3', "0/1' OR 1=1", '']) {
+      const answer = await host.call('GET', '/v1/data/notes', {
+        token: user.token,
+        headers: { 'tern-consistency': bad },
+      });
+      if (bad === '') continue; // an empty header is no header
+      assert.equal(answer.status, 400, `${bad}: ${answer.text}`);
+      assert.match(answer.contentType, /application\/problem\+json/);
+      assert.equal(answer.body.code, 'data/invalid-consistency-token');
+    }
+  });
+
+  it('fails no request while the replica is stopped and started again', async () => {
+    const { id } = await create(7);
+    const failures: string[] = [];
+    let requests = 0;
+    let running = true;
+    const clients = Array.from({ length: 4 }, async (_, n) => {
+      while (running) {
+        const answer =
+          n % 2 === 0
+            ? await host.call('GET', '/v1/data/notes?orderBy=-createdAt&limit=5', { token: user.token })
+            : await host.call('GET', `/v1/data/notes/${id}`, { token: user.token });
+        requests++;
+        if (answer.status !== 200) failures.push(`${answer.status} ${answer.text.slice(0, 200)}`);
+      }
+    });
+    await sleep(300);
+    await cluster.standby.stop('immediate');
+    await sleep(1500);
+    await cluster.standby.start();
+    const before = await replicaReads();
+    await waitFor(async () => (await replicaReads()) > before, {
+      timeoutMs: 20_000,
+      what: 'reads on the restarted replica',
+    });
+    running = false;
+    await Promise.all(clients);
+    assert.deepEqual(failures, [], `${failures.length} of ${requests} requests failed`);
+    assert.ok(requests > 50, `only ${requests} requests ran`);
+  });
+});
