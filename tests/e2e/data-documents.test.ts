@@ -83,9 +83,7 @@ for (const shape of ['embedded', 'production'] as const) {
       const ann = await user();
       const hits = async () => {
         const text = await (await fetch(`${host.url}/metrics`)).text();
-        const line = text
-          .split('\n')
-          .find((l) => l.startsWith('tern_cache_requests_total{') && l.includes('result="hit"'));
+        const line = text.split('\n').find((l) => l.startsWith('tern_cache_hits_total{'));
         return Number(line?.split(' ').pop() ?? 0);
       };
       const created = await call('POST', '/v1/data/notes', {

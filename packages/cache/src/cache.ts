@@ -21,4 +21,5 @@ export interface Cache {
 }
 
 export type CacheConfig =
-  { kind: 'memory'; maxEntries: number } | { kind: 'redis'; url: string; keyPrefix: string };
+  | { kind: 'memory'; maxEntries: number }
+  | { kind: 'redis'; url: string; keyPrefix: string; nearEntries?: number };

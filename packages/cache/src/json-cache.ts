@@ -17,9 +17,11 @@ export interface CacheBackend {
  * JSON encoding, TTL validation, single-flight read-through and the request/error metrics.
  */
 export function createJsonCache(backend: CacheBackend, telemetry: Telemetry): Cache {
-  const requests = counter(telemetry.metrics, 'tern_cache_requests_total', 'Cache lookups by result.', [
+  const hits = counter(telemetry.metrics, 'tern_cache_hits_total', 'Cache lookups that found the key.', [
     'cache',
-    'result',
+  ]);
+  const misses = counter(telemetry.metrics, 'tern_cache_misses_total', 'Cache lookups that did not.', [
+    'cache',
   ]);
   const errors = counter(telemetry.metrics, 'tern_cache_errors_total', 'Cache operations that failed.', [
     'cache',
@@ -55,7 +57,7 @@ export function createJsonCache(backend: CacheBackend, telemetry: Telemetry): Ca
 
   async function get<T>(key: string): Promise<T | undefined> {
     const text = await guarded(() => backend.read(key));
-    requests.inc({ cache, result: text === undefined ? 'miss' : 'hit' });
+    (text === undefined ? misses : hits).inc({ cache });
     return text === undefined ? undefined : (JSON.parse(text) as T);
   }
 

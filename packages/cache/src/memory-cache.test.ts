@@ -33,8 +33,8 @@ void test('the memory cache counts hits, misses and held entries', async () => {
   await cache.get('a');
   await cache.get('missing');
   const text = await telemetry.metrics.metrics();
-  assert.match(text, /tern_cache_requests_total\{cache="memory",result="hit"\} 2/);
-  assert.match(text, /tern_cache_requests_total\{cache="memory",result="miss"\} 1/);
+  assert.match(text, /tern_cache_hits_total\{cache="memory"\} 2/);
+  assert.match(text, /tern_cache_misses_total\{cache="memory"\} 1/);
   assert.match(text, /tern_cache_entries 2/);
   await cache.close();
 });

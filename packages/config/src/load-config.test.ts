@@ -48,7 +48,12 @@ describe('loadConfig', () => {
       'postgres://[redacted]@replica1/tern',
       'postgres://[redacted]@replica2/tern',
     ]);
-    assert.deepEqual(config.cache, { kind: 'redis', url: 'redis://cache:6379', keyPrefix: 'app1:cache:' });
+    assert.deepEqual(config.cache, {
+      kind: 'redis',
+      url: 'redis://cache:6379',
+      keyPrefix: 'app1:cache:',
+      nearEntries: 1_000,
+    });
     assert.deepEqual(config.queue, { kind: 'nats', url: 'nats://bus:4222', stream: 'TERN' });
     assert.deepEqual(config.rateLimit, { kind: 'redis', url: 'redis://cache:6379', keyPrefix: 'app1:rl:' });
   });

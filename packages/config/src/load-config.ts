@@ -134,6 +134,12 @@ export const CONFIG_KEYS = {
     defaultText: '10000',
     parse: integer(1, 10_000_000),
   },
+  TERN_CACHE_L1_ENTRIES: {
+    name: 'TERN_CACHE_L1_ENTRIES',
+    description: 'Entries each process keeps in front of Redis, invalidated by Redis; 0 turns the L1 off.',
+    defaultText: '1000',
+    parse: integer(0, 1_000_000),
+  },
   NATS_URL: {
     name: 'NATS_URL',
     description: 'NATS URL; when set the queue is NATS JetStream, else a SQLite queue in the data dir.',
@@ -366,7 +372,12 @@ export function loadConfig(options: LoadConfigOptions): TernConfig {
         }
       : { kind: 'sqlite', file: resolve(dataDir, 'tern.db') },
     cache: redisUrl
-      ? { kind: 'redis', url: redisUrl, keyPrefix: `${redisKeyPrefix}cache:` }
+      ? {
+          kind: 'redis',
+          url: redisUrl,
+          keyPrefix: `${redisKeyPrefix}cache:`,
+          nearEntries: get('TERN_CACHE_L1_ENTRIES') ?? 1_000,
+        }
       : { kind: 'memory', maxEntries: get('TERN_CACHE_MAX_ENTRIES') ?? 10_000 },
     queue: natsUrl
       ? { kind: 'nats', url: natsUrl, stream: get('TERN_NATS_STREAM') ?? 'TERN' }
@@ -424,6 +435,7 @@ export function loadConfig(options: LoadConfigOptions): TernConfig {
     }
   }
   if (redisUrl) get('TERN_CACHE_MAX_ENTRIES');
+  else get('TERN_CACHE_L1_ENTRIES');
   if (!natsUrl) get('TERN_NATS_STREAM');
 
   if (issues.length > 0) throw new ConfigError(issues);

@@ -1,16 +1,18 @@
 import type { ServiceDefinition, ServiceDeps, ServiceModule } from '@tern/runtime';
 import { createCollectionRegistry } from './collection-registry';
+import { createCacheInvalidation } from './cache-invalidation';
 import { createChangeLog } from './change-log';
 import { DATA_MIGRATIONS } from './data-migrations';
-
-const PRUNE_EVERY_MS = 3_600_000;
 import { collectionRoutes } from './routes/collection-routes';
 import { documentRoutes } from './routes/document-routes';
+
+const PRUNE_EVERY_MS = 3_600_000;
 
 /** App data: collections of JSON documents with schemas, indexes and access rules. */
 export function createDataService(deps: ServiceDeps): ServiceModule {
   const registry = createCollectionRegistry(deps.store);
   const changeLog = createChangeLog(deps.store.kind);
+  const cacheInvalidation = createCacheInvalidation(deps, registry);
   let pruning: NodeJS.Timeout | undefined;
   const prune = async () => {
     const before = new Date(Date.now() - deps.config.data.changesRetentionDays * 86_400_000);
@@ -26,9 +28,11 @@ export function createDataService(deps: ServiceDeps): ServiceModule {
         prune().catch((error: unknown) => deps.log.warn({ err: error }, 'pruning the change feed failed'));
       }, PRUNE_EVERY_MS);
       pruning.unref();
+      await cacheInvalidation.start();
     },
     async stop() {
       clearInterval(pruning);
+      await cacheInvalidation.stop();
     },
   };
 }

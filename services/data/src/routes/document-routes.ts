@@ -8,6 +8,7 @@ import {
 } from '@tern/runtime';
 import { fingerprintOf, idempotentWrite, type StoredResponse } from '@tern/idempotency';
 import { isConsistencyToken, type Queryable } from '@tern/store';
+import { documentCacheKey } from '../cache-invalidation';
 import { createChangeLog, type ChangeOp } from '../change-log';
 import { BUILT_IN_INDEXES } from '../collections/collection-definition';
 import type { Collection, CollectionRegistry } from '../collection-registry';
@@ -47,7 +48,6 @@ const COUNT_CACHE_MS = 30_000;
 const DOCUMENT_TTL_MS = 60_000;
 const MISS_TTL_MS = 5_000;
 const SECOND_DROP_MS = 1_000;
-const cacheKey = (collection: string, id: string) => `data:doc:${collection}:${id}`;
 
 type Caller = { kind: 'admin' } | { kind: 'user'; auth: RuleAuth } | { kind: 'anonymous' };
 
@@ -125,7 +125,7 @@ export function documentRoutes(deps: ServiceDeps, registry: CollectionRegistry):
     after: string | undefined,
   ): Promise<DocumentView | undefined> {
     if (after !== undefined) return documentStore.get(store.reader({ after }), collection, id);
-    const key = cacheKey(collection, id);
+    const key = documentCacheKey(collection, id);
     // One lookup: a cached miss comes back as `null`; a fresh miss loads as `undefined`, which
     // getOrLoad does not cache, so it is cached here as `null` for the shorter time.
     const loaded = await cache.getOrLoad<DocumentView | null | undefined>(key, DOCUMENT_TTL_MS, () =>
@@ -136,7 +136,7 @@ export function documentRoutes(deps: ServiceDeps, registry: CollectionRegistry):
   }
 
   const drop = (collection: string, id: string) =>
-    cache.delete(cacheKey(collection, id)).catch((error: unknown) => {
+    cache.delete(documentCacheKey(collection, id)).catch((error: unknown) => {
       deps.log.warn({ err: error, collection }, 'could not drop a document from the cache');
     });
   /**

@@ -1,0 +1,70 @@
+import type { ServiceDeps } from '@tern/runtime';
+import type { CollectionRegistry } from './collection-registry';
+
+/** Where a document's cached copy lives. */
+export const documentCacheKey = (collection: string, id: string) => `data:doc:${collection}:${id}`;
+
+type Consumer = Awaited<ReturnType<ServiceDeps['queue']['consume']>>;
+
+interface ChangeEvent {
+  collection?: unknown;
+  id?: unknown;
+}
+
+const GROUP = 'data-cache';
+const SYNC_EVERY_MS = 5_000;
+
+/**
+ * With a cache shared by several instances (Redis), the durable way a write's cached copy goes:
+ * every write's change event (`data.<collection>.changed`, from the transactional outbox, so one
+ * per committed write) deletes the document's key, once, on one instance of the group. The write
+ * path already deletes it twice (at once, and again a second later); this covers those deletes
+ * failing (Redis unreachable at that moment: the event is retried until it succeeds). Each
+ * instance's L1 drops its copy when Redis announces the delete. In-process caches need none of
+ * this: the writer's own delete cannot fail.
+ *
+ * The queue has no wildcard topics, so one consumer per collection, added as collections appear.
+ */
+export function createCacheInvalidation(deps: ServiceDeps, registry: CollectionRegistry) {
+  const consumers = new Map<string, Consumer>();
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+
+  async function follow(collection: string): Promise<void> {
+    const consumer = await deps.queue.consume<ChangeEvent>(
+      `data.${collection}.changed`,
+      async (message) => {
+        const { id } = message.payload;
+        if (typeof id === 'string') await deps.cache.delete(documentCacheKey(collection, id));
+      },
+      { group: GROUP, concurrency: 4 },
+    );
+    if (stopped) await consumer.stop();
+    else consumers.set(collection, consumer);
+  }
+
+  async function sync(): Promise<void> {
+    for (const { name } of await registry.list()) {
+      if (!consumers.has(name) && !stopped) await follow(name);
+    }
+  }
+
+  return {
+    async start(): Promise<void> {
+      if (deps.cache.kind !== 'redis') return;
+      await sync();
+      timer = setInterval(() => {
+        sync().catch((error: unknown) =>
+          deps.log.warn({ err: error }, 'could not follow change events for cache invalidation'),
+        );
+      }, SYNC_EVERY_MS);
+      timer.unref();
+    },
+    async stop(): Promise<void> {
+      stopped = true;
+      clearInterval(timer);
+      await Promise.allSettled([...consumers.values()].map((consumer) => consumer.stop()));
+      consumers.clear();
+    },
+  };
+}
