@@ -1,18 +1,26 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startPostgresCluster, waitFor, type PostgresCluster } from '@tern/testing';
+import {
+  deleteRedisKeys,
+  startPostgresCluster,
+  TEST_REDIS_URL,
+  uniqueName,
+  waitFor,
+  type PostgresCluster,
+} from '@tern/testing';
 import { NOTES_SCHEMA, startDataHost, type DataHost } from './data-host';
 
 /**
  * The data service on a PostgreSQL primary with a real streaming replica (initdb, pg_basebackup,
- * standby; started here on free ports): reads go to the replica, a write's Tern-Consistency token
+ * standby; started here on free ports) and Redis for the cache: reads go to the replica, a write's Tern-Consistency token
  * makes the next read see it, and a replica stopped under traffic fails no request.
  */
 void describe('data service with a read replica', { timeout: 180_000 }, () => {
   let cluster: PostgresCluster;
   let host: DataHost;
   let user: { id: string; token: string };
+  const redisPrefix = `${uniqueName('replica')}:`;
 
   before(async () => {
     cluster = await startPostgresCluster();
@@ -20,6 +28,9 @@ void describe('data service with a read replica', { timeout: 180_000 }, () => {
       DATABASE_URL: cluster.primary.url,
       DATABASE_REPLICA_URLS: cluster.standby.url,
       TERN_DB_REPLICA_MAX_LAG_MS: '2000',
+      // The whole services shape: the by-id cache in Redis with its L1.
+      REDIS_URL: TEST_REDIS_URL,
+      TERN_REDIS_KEY_PREFIX: redisPrefix,
     });
     const created = await host.call('PUT', '/v1/admin/collections/notes', {
       token: host.adminKey,
@@ -31,6 +42,7 @@ void describe('data service with a read replica', { timeout: 180_000 }, () => {
   after(async () => {
     await host?.close();
     await cluster?.destroy();
+    await deleteRedisKeys(redisPrefix);
   });
 
   async function replicaReads(): Promise<number> {
