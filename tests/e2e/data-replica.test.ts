@@ -106,6 +106,22 @@ void describe('data service with a read replica', { timeout: 180_000 }, () => {
       );
       cursor = changes.body.cursor as string;
     }
+    // A retried create (same Idempotency-Key) replays the answer, with a token covering the write.
+    const retry = {
+      token: user.token,
+      body: { title: 'once', score: 9 },
+      headers: { 'idempotency-key': 'k-1' },
+    };
+    const first = await host.call('POST', '/v1/data/notes', retry);
+    const replayed = await host.call('POST', '/v1/data/notes', retry);
+    assert.equal(replayed.body.id, first.body.id);
+    const replayToken = replayed.headers.get('tern-consistency') ?? '';
+    assert.match(replayToken, /^[0-9A-F]+\/[0-9A-F]+$/);
+    const seen = await host.call('GET', `/v1/data/notes/${first.body.id as string}`, {
+      token: user.token,
+      headers: { 'tern-consistency': replayToken },
+    });
+    assert.equal(seen.status, 200);
     // An update answers with a token too, and the read with it sees the new version.
     const { id } = await create(5000);
     const patched = await host.call('PATCH', `/v1/data/notes/${id}`, {

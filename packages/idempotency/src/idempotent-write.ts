@@ -65,8 +65,8 @@ export function fingerprintOf(method: string, route: string, body: unknown): str
  * Runs a write at most once per key: the key's row is inserted in the write's own transaction,
  * so the stored answer exists exactly when the write committed. A retry with the same key and
  * request gets the stored answer; with another request, 422. Two attempts at once: the second
- * waits on the first's row (PostgreSQL) or its turn (SQLite), then replays. A first run returns the
- * commit's consistency token (`Store.transactionWithToken`); a replay returns none.
+ * waits on the first's row (PostgreSQL) or its turn (SQLite), then replays. Both return a consistency
+ * token that covers the write (`Store.transactionWithToken`, or for a replay `consistencyToken`).
  */
 export async function idempotentWrite(
   store: Store,
@@ -74,7 +74,7 @@ export async function idempotentWrite(
   write: (tx: Queryable) => Promise<StoredResponse>,
 ): Promise<StoredResponse & { replayed: boolean; consistency?: string }> {
   if (!IDEMPOTENCY_KEY.test(request.key)) throw idempotencyErrors.invalidKey();
-  const replay = async (): Promise<(StoredResponse & { replayed: boolean }) | undefined> => {
+  const replay = async (): Promise<(StoredResponse & { replayed: boolean; consistency?: string }) | undefined> => {
     const rows = await store.query<{ fingerprint: string; status: number; body: string; created_at: number }>(
       'SELECT fingerprint, status, body, created_at FROM tern_idempotency WHERE scope = $1 AND idem_key = $2',
       [request.scope, request.key],
@@ -82,7 +82,10 @@ export async function idempotentWrite(
     const row = rows[0];
     if (!row || Number(row.created_at) < Date.now() - IDEMPOTENCY_TTL_MS) return undefined;
     if (row.fingerprint !== request.fingerprint) throw idempotencyErrors.mismatch();
-    return { status: Number(row.status), body: JSON.parse(row.body) as unknown, replayed: true };
+    // The first attempt committed before this read; a token from now covers it.
+    const consistency = await store.consistencyToken();
+    const stored = { status: Number(row.status), body: JSON.parse(row.body) as unknown, replayed: true };
+    return consistency === undefined ? stored : { ...stored, consistency };
   };
   const earlier = await replay();
   if (earlier) return earlier;

@@ -97,6 +97,10 @@ export async function createPostgresStore(config: PostgresStoreConfig, telemetry
     await pool.end();
     throw runtimeErrors.dependencyUnavailable('postgres', error);
   }
+  async function primaryPosition(): Promise<bigint | undefined> {
+    const { rows } = await run(pool, 'query', 'SELECT pg_current_wal_lsn()::text AS position', [], timed);
+    return parseConsistencyToken(String(rows[0]?.position ?? ''));
+  }
   const replicas = config.replicas?.urls.length
     ? createReplicaSet({
         urls: config.replicas.urls,
@@ -104,12 +108,7 @@ export async function createPostgresStore(config: PostgresStoreConfig, telemetry
         statementTimeoutMs,
         maxLagMs: config.replicas.maxLagMs ?? REPLICA_MAX_LAG_MS,
         checkIntervalMs: config.replicas.checkIntervalMs ?? REPLICA_CHECK_INTERVAL_MS,
-        primaryPosition: async () => {
-          const { rows } = await pool.query<{ position: string }>(
-            queryConfig('SELECT pg_current_wal_lsn()::text AS position', [], timed),
-          );
-          return parseConsistencyToken(rows[0]?.position ?? '');
-        },
+        primaryPosition: () => primaryPosition(),
         log,
         registry: telemetry.metrics,
       })
@@ -340,6 +339,11 @@ export async function createPostgresStore(config: PostgresStoreConfig, telemetry
       if (position === undefined) return { result };
       if (position > highWater) highWater = position;
       return { result, consistency: formatConsistencyToken(position) };
+    },
+    async consistencyToken() {
+      if (!replicas) return undefined;
+      const position = await primaryPosition();
+      return position === undefined ? undefined : formatConsistencyToken(position);
     },
     reader(options = {}) {
       if (!replicas) return store;

@@ -210,6 +210,7 @@ export async function createSqliteStore(config: SqliteStoreConfig, telemetry: Te
     // One file, no replicas: every read sees every commit, so no token is needed.
     transactionWithToken: async (fn) => ({ result: await store.transaction(fn) }),
     reader: () => store,
+    consistencyToken: async () => undefined,
     migrate(service, migrations) {
       const session: MigrationSession = {
         query: (sql, params) => store.query(sql, params),

@@ -71,6 +71,11 @@ export interface Store extends Queryable {
    */
   transactionWithToken<T>(fn: (tx: Queryable) => Promise<T>): Promise<{ result: T; consistency?: string }>;
   /**
+   * A token covering every commit made so far, for an answer that reports a write committed
+   * earlier (an idempotent replay). `undefined` where `transactionWithToken` gives none.
+   */
+  consistencyToken(): Promise<string | undefined>;
+  /**
    * Where reads that may lag slightly go: the least-loaded read replica in rotation that satisfies
    * `options`, or the primary when none does. A replica that fails mid-read is taken out of
    * rotation and the read is retried on the primary, so a replica never fails a read. On SQLite and
