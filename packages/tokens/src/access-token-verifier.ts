@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import {
   createLocalJWKSet,
   createRemoteJWKSet,
@@ -143,7 +142,10 @@ export function createAccessTokenVerifier(options: AccessTokenVerifierOptions): 
         outcomes.inc({ result: 'rejected' });
         throw tokenErrors.invalid();
       }
-      const key = createHash('sha256').update(token).digest('base64url');
+      // Keyed by the whole token (at most MAX_TOKEN_LENGTH characters; a part of it, such as the
+      // signature, would let a forged payload borrow a genuine token's entry). Hashing it first
+      // cost 4 % of a cached read's CPU (bench/README.md).
+      const key = token;
       const cached = cache.get(key);
       if (cached && cached.exp * 1000 > Date.now()) {
         outcomes.inc({ result: 'cached' });

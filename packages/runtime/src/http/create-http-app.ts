@@ -210,17 +210,30 @@ export async function createHttpApp(options: HttpAppOptions): Promise<HttpApp> {
       },
       handler: async (request, reply) => {
         // Aborted when the request times out or the client hangs up, so handlers can stop work.
-        const abort = new AbortController();
-        reply.raw.once('close', () => {
-          if (!reply.raw.writableFinished) abort.abort();
-        });
+        // Made on first use, like the child logger: most handlers never touch either.
+        let abort: AbortController | undefined;
+        let log: Logger | undefined;
         const ctx: RequestContext = {
           requestId: request.id,
           identity: identities.get(request) ?? { kind: 'anonymous' },
           ip: request.ip,
           userAgent: request.headers['user-agent']?.slice(0, 512),
-          log: (request.log as Logger).child({ component: service }),
-          signal: abort.signal,
+          get log() {
+            return (log ??= (request.log as Logger).child({ component: service }));
+          },
+          get signal() {
+            if (!abort) {
+              const controller = new AbortController();
+              abort = controller;
+              if (reply.raw.destroyed && !reply.raw.writableFinished) controller.abort();
+              else {
+                reply.raw.once('close', () => {
+                  if (!reply.raw.writableFinished) controller.abort();
+                });
+              }
+            }
+            return abort.signal;
+          },
         };
         const input = {
           body: request.body as never,
@@ -229,7 +242,7 @@ export async function createHttpApp(options: HttpAppOptions): Promise<HttpApp> {
           headers: request.headers,
         };
         const result = await withTimeout(route.handler(input, ctx), options.requestTimeoutMs, () => {
-          abort.abort();
+          abort?.abort();
           // Only a read is safe to retry blindly: a write may still complete after this answer.
           return runtimeErrors.timeout(route.method === 'GET');
         });
