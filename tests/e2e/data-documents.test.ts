@@ -349,6 +349,47 @@ for (const shape of ['embedded', 'production'] as const) {
       assert.equal(listed.body.items.length, 1, 'one document, not two');
     });
 
+    it('forgets a dropped collection entirely: no cached document and no change survives into its successor', async () => {
+      const ann = await user();
+      const define = () =>
+        call('PUT', '/v1/admin/collections/scratch', { token: adminKey, body: { schema: NOTES_SCHEMA } });
+      assert.equal((await define()).status, 201);
+      const created = await call('POST', '/v1/data/scratch', {
+        token: ann.token,
+        body: { id: 'kept-id', title: 'old' },
+      });
+      assert.equal(created.status, 201, created.text);
+      assert.equal((await call('GET', '/v1/data/scratch/kept-id', { token: ann.token })).body.title, 'old');
+      const head = (await call('GET', '/v1/data/scratch/changes', { token: ann.token })).body
+        .cursor as string;
+      const feedStart = '0';
+
+      assert.equal((await call('DELETE', '/v1/admin/collections/scratch', { token: adminKey })).status, 200);
+      assert.equal((await define()).status, 201);
+      // The old document is gone, though a copy of it was cached a moment ago.
+      const stale = await call('GET', '/v1/data/scratch/kept-id', { token: ann.token });
+      assert.equal(stale.status, 404, stale.text);
+      // Cursors into the old feed must resync; the new collection's feed starts clean.
+      for (const since of [head, feedStart]) {
+        const old = await call('GET', `/v1/data/scratch/changes?since=${since}`, { token: ann.token });
+        assert.equal(old.status, 410, `since=${since}: ${old.text}`);
+        assert.equal(old.body.code, 'data/cursor-expired');
+      }
+      const fresh = (await call('GET', '/v1/data/scratch/changes', { token: ann.token })).body
+        .cursor as string;
+      const again = await call('POST', '/v1/data/scratch', {
+        token: ann.token,
+        body: { id: 'kept-id', title: 'new' },
+      });
+      assert.equal(again.status, 201, again.text);
+      assert.equal((await call('GET', '/v1/data/scratch/kept-id', { token: ann.token })).body.title, 'new');
+      const feed = await call('GET', `/v1/data/scratch/changes?since=${fresh}`, { token: ann.token });
+      assert.deepEqual(
+        feed.body.items.map((item: Json) => [item.op, item.id, item.document?.title]),
+        [['create', 'kept-id', 'new']],
+      );
+    });
+
     it('refuses bad collection definitions and unknown collections with problem codes', async () => {
       const ann = await user();
       const bad = await call('PUT', '/v1/admin/collections/broken', {

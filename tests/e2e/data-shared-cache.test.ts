@@ -98,12 +98,15 @@ void describe('the document cache shared by two instances', { timeout: 120_000 }
   it('drops a cached copy when the change event arrives, even one the writer never deleted', async () => {
     const created = await a.call('POST', '/v1/data/notes', { token: user.token, body: { title: 'fresh' } });
     const id = created.body.id as string;
-    const key = `${redisPrefix}cache:data:doc:notes:${id}`;
     const stale = { ...created.body, title: 'stale' };
     // A stale copy in Redis, as a load racing a write on a third instance could leave behind.
     const redis = new Redis(TEST_REDIS_URL);
     const queue = await createQueue({ kind: 'nats', url: TEST_NATS_URL, stream }, quietTelemetry());
     try {
+      // A read caches it; its key carries the collection's incarnation.
+      assert.equal((await b.call('GET', `/v1/data/notes/${id}`, { token: user.token })).body.title, 'fresh');
+      const [key] = await redis.keys(`${redisPrefix}cache:data:doc:notes:*:${id}`);
+      assert.ok(key, 'the document is cached in Redis');
       await redis.set(key, JSON.stringify(stale), 'PX', 60_000);
       assert.equal((await b.call('GET', `/v1/data/notes/${id}`, { token: user.token })).body.title, 'stale');
       // The event every write emits through the outbox; one of the two instances consumes it.
@@ -117,6 +120,33 @@ void describe('the document cache shared by two instances', { timeout: 120_000 }
     } finally {
       await queue.close();
       redis.disconnect();
+    }
+  });
+  it('answers 404, not 500, on an instance that has not yet seen a collection dropped on another', async () => {
+    const defined = await a.call('PUT', '/v1/admin/collections/ephemeral', {
+      token: a.adminKey,
+      body: { schema: NOTES_SCHEMA },
+    });
+    assert.equal(defined.status, 201, defined.text);
+    const created = await b.call('POST', '/v1/data/ephemeral', { token: user.token, body: { title: 'x' } });
+    assert.equal(created.status, 201, created.text);
+    assert.equal(
+      (await a.call('DELETE', '/v1/admin/collections/ephemeral', { token: a.adminKey })).status,
+      200,
+    );
+    // B's registry still holds the definition for up to 2 s; its statements find no table.
+    const answers = [
+      await b.call('POST', '/v1/data/ephemeral', { token: user.token, body: { title: 'y' } }),
+      await b.call('GET', `/v1/data/ephemeral/${created.body.id as string}`, { token: user.token }),
+      await b.call('GET', '/v1/data/ephemeral?orderBy=-createdAt', { token: user.token }),
+      await b.call('PATCH', `/v1/data/ephemeral/${created.body.id as string}`, {
+        token: user.token,
+        body: { title: 'z' },
+      }),
+    ];
+    for (const answer of answers) {
+      assert.equal(answer.status, 404, answer.text);
+      assert.equal(answer.body.code, 'data/collection-not-found');
     }
   });
 });

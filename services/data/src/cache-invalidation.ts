@@ -1,8 +1,12 @@
 import type { ServiceDeps } from '@tern/runtime';
-import type { CollectionRegistry } from './collection-registry';
+import type { Collection, CollectionRegistry } from './collection-registry';
 
-/** Where a document's cached copy lives. */
-export const documentCacheKey = (collection: string, id: string) => `data:doc:${collection}:${id}`;
+/**
+ * Where a document's cached copy lives. The key carries the collection's incarnation, so after a
+ * collection is dropped and created again no copy of a document of the old one can be served.
+ */
+export const documentCacheKey = (collection: Collection, id: string) =>
+  `data:doc:${collection.definition.name}:${collection.incarnation}:${id}`;
 
 type Consumer = Awaited<ReturnType<ServiceDeps['queue']['consume']>>;
 
@@ -35,7 +39,9 @@ export function createCacheInvalidation(deps: ServiceDeps, registry: CollectionR
       `data.${collection}.changed`,
       async (message) => {
         const { id } = message.payload;
-        if (typeof id === 'string') await deps.cache.delete(documentCacheKey(collection, id));
+        // The current incarnation: a copy cached under an earlier one can never be read again.
+        if (typeof id === 'string')
+          await deps.cache.delete(documentCacheKey(await registry.get(collection), id));
       },
       { group: GROUP, concurrency: 4 },
     );

@@ -20,26 +20,60 @@ export interface ChangeItem {
  * follow commit order. Append last in the transaction: the lock is held until commit.
  */
 export function createChangeLog(dialect: Dialect) {
+  /** Appends one row in commit order (see above); returns its position. */
+  async function appendRow(
+    tx: Queryable,
+    collection: string,
+    op: ChangeOp | 'reset',
+    document: DocumentView,
+  ): Promise<number> {
+    if (dialect === 'postgres') {
+      await tx.execute("SELECT pg_advisory_xact_lock(hashtextextended('tern.data.changes:' || $1, 0))", [
+        collection,
+      ]);
+    }
+    const rows = await tx.query<{ seq: number | bigint }>(
+      `INSERT INTO data_changes (collection, op, id, owner_id, version, created_at, updated_at, body)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING seq`,
+      [
+        collection,
+        op,
+        document.id,
+        document.ownerId,
+        document.version,
+        document.createdAt,
+        document.updatedAt,
+        JSON.stringify(bodyOf(document)),
+      ],
+    );
+    return Number(rows[0]?.seq ?? 0);
+  }
+
   return {
     async append(tx: Queryable, collection: string, op: ChangeOp, document: DocumentView): Promise<void> {
-      if (dialect === 'postgres') {
-        await tx.execute("SELECT pg_advisory_xact_lock(hashtextextended('tern.data.changes:' || $1, 0))", [
-          collection,
-        ]);
-      }
+      await appendRow(tx, collection, op, document);
+    },
+
+    /**
+     * Ends a collection's feed (it was dropped): its changes are deleted and a marker row takes a
+     * position after them, recorded as the pruned point. Every cursor handed out before then is
+     * below it (410: resync), the head is the marker, and a following reader never receives the
+     * marker itself, since it only reads positions after its cursor.
+     */
+    async reset(tx: Queryable, collection: string): Promise<void> {
+      await tx.execute('DELETE FROM data_changes WHERE collection = $1', [collection]);
+      const now = new Date().toISOString();
+      const marker = await appendRow(tx, collection, 'reset', {
+        id: '',
+        ownerId: '',
+        version: 0,
+        createdAt: now,
+        updatedAt: now,
+      });
       await tx.execute(
-        `INSERT INTO data_changes (collection, op, id, owner_id, version, created_at, updated_at, body)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-        [
-          collection,
-          op,
-          document.id,
-          document.ownerId,
-          document.version,
-          document.createdAt,
-          document.updatedAt,
-          JSON.stringify(bodyOf(document)),
-        ],
+        `INSERT INTO data_change_watermarks (collection, pruned_through) VALUES ($1, $2)
+         ON CONFLICT (collection) DO UPDATE SET pruned_through = excluded.pruned_through`,
+        [collection, marker],
       );
     },
 

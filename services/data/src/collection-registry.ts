@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { ValidateFunction } from 'ajv';
 import { isUniqueViolation, type Store } from '@tern/store';
 import { TernError } from '@tern/errors';
@@ -9,6 +10,7 @@ import {
   dropIndexSql,
   type CollectionDefinition,
 } from './collections/collection-definition';
+import { createChangeLog } from './change-log';
 import { compileRule, type CompiledRule } from './rules/compile-rule';
 import { tableName } from './schema/field-sql';
 
@@ -16,6 +18,8 @@ import { tableName } from './schema/field-sql';
 export interface Collection {
   definition: CollectionDefinition;
   revision: number;
+  /** Differs between a collection and one created later under the same name (after a drop). */
+  incarnation: string;
   validate: ValidateFunction;
   rules: Record<'read' | 'create' | 'update' | 'delete', CompiledRule>;
 }
@@ -45,12 +49,14 @@ const CACHE_MS = 2_000;
  * instance: read through a short cache, compiled once per revision.
  */
 export function createCollectionRegistry(store: Store) {
+  const changeLog = createChangeLog(store.kind);
   const cache = new Map<string, { collection: Collection | undefined; loadedAt: number }>();
 
-  function compile(definition: CollectionDefinition, revision: number): Collection {
+  function compile(definition: CollectionDefinition, revision: number, incarnation: string): Collection {
     return {
       definition,
       revision,
+      incarnation,
       validate: compileSchema(definition.schema),
       rules: {
         read: compileRule(definition.rules.read),
@@ -64,17 +70,23 @@ export function createCollectionRegistry(store: Store) {
   async function load(name: string): Promise<Collection | undefined> {
     const cached = cache.get(name);
     if (cached && performance.now() - cached.loadedAt < CACHE_MS) return cached.collection;
-    const rows = await store.query<{ definition: string; revision: number }>(
-      'SELECT definition, revision FROM data_collections WHERE name = $1',
+    const rows = await store.query<{ definition: string; revision: number; incarnation: string }>(
+      'SELECT definition, revision, incarnation FROM data_collections WHERE name = $1',
       [name],
     );
     const row = rows[0];
     const collection =
       row === undefined
         ? undefined
-        : cached?.collection && cached.collection.revision === Number(row.revision)
+        : cached?.collection &&
+            cached.collection.revision === Number(row.revision) &&
+            cached.collection.incarnation === row.incarnation
           ? cached.collection
-          : compile(JSON.parse(row.definition) as CollectionDefinition, Number(row.revision));
+          : compile(
+              JSON.parse(row.definition) as CollectionDefinition,
+              Number(row.revision),
+              row.incarnation,
+            );
     cache.set(name, { collection, loadedAt: performance.now() });
     return collection;
   }
@@ -100,7 +112,7 @@ export function createCollectionRegistry(store: Store) {
      * schema are compiled first, so a bad definition changes nothing.
      */
     async put(definition: CollectionDefinition): Promise<{ created: boolean; revision: number }> {
-      compile(definition, 0);
+      compile(definition, 0, '');
       const existing = await store.query<{ definition: string; revision: number }>(
         'SELECT definition, revision FROM data_collections WHERE name = $1',
         [definition.name],
@@ -122,18 +134,27 @@ export function createCollectionRegistry(store: Store) {
       for (const index of drop) await store.execute(dropIndexSql(store.kind, definition.name, index));
       const revision = Number(existing[0]?.revision ?? 0) + 1;
       await store.execute(
-        `INSERT INTO data_collections (name, definition, revision, updated_at) VALUES ($1, $2, $3, $4)
+        `INSERT INTO data_collections (name, definition, revision, updated_at, incarnation)
+         VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (name) DO UPDATE SET definition = excluded.definition, revision = excluded.revision,
            updated_at = excluded.updated_at`,
-        [definition.name, JSON.stringify(definition), revision, Date.now()],
+        [definition.name, JSON.stringify(definition), revision, Date.now(), randomUUID()],
       );
       cache.delete(definition.name);
       return { created: before === undefined, revision };
     },
 
-    /** Drops a collection and all its documents. */
+    /**
+     * Drops a collection, all its documents and its change feed. A cursor into the feed of the
+     * dropped collection then answers 410 (resync), also after a collection of the same name is
+     * created again, whose documents' cached copies are keyed by a new incarnation.
+     */
     async drop(name: string): Promise<boolean> {
-      const removed = await store.execute('DELETE FROM data_collections WHERE name = $1', [name]);
+      const removed = await store.transaction(async (tx) => {
+        const result = await tx.execute('DELETE FROM data_collections WHERE name = $1', [name]);
+        await changeLog.reset(tx, name);
+        return result;
+      });
       await store.execute(`DROP TABLE IF EXISTS ${tableName(name)}`);
       cache.delete(name);
       return removed.rowCount > 0;

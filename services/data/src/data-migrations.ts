@@ -41,4 +41,10 @@ export const DATA_MIGRATIONS: Migration[] = [
     // How far each collection's change log has been pruned: older cursors must resync.
     sql: 'CREATE TABLE data_change_watermarks (collection TEXT PRIMARY KEY, pruned_through BIGINT NOT NULL)',
   },
+  {
+    id: 4,
+    name: 'add-collection-incarnation',
+    // Tells a collection from one created later under the same name; part of its cache keys.
+    sql: "ALTER TABLE data_collections ADD COLUMN incarnation TEXT NOT NULL DEFAULT ''",
+  },
 ];

@@ -11,7 +11,7 @@ import { isConsistencyToken, type Queryable } from '@tern/store';
 import { documentCacheKey } from '../cache-invalidation';
 import { createChangeLog, type ChangeOp } from '../change-log';
 import { BUILT_IN_INDEXES } from '../collections/collection-definition';
-import type { Collection, CollectionRegistry } from '../collection-registry';
+import { collectionNotFound, type Collection, type CollectionRegistry } from '../collection-registry';
 import { dataErrors } from '../data-errors';
 import {
   bodyOf,
@@ -120,24 +120,30 @@ export function documentRoutes(deps: ServiceDeps, registry: CollectionRegistry):
    * carrying a consistency token skips the cache and reads where that write is visible.
    */
   async function cachedDocument(
-    collection: string,
+    collection: Collection,
     id: string,
     after: string | undefined,
   ): Promise<DocumentView | undefined> {
-    if (after !== undefined) return documentStore.get(store.reader({ after }), collection, id);
+    const { name } = collection.definition;
+    if (after !== undefined) {
+      return whileCollectionExists(collection, documentStore.get(store.reader({ after }), name, id));
+    }
     const key = documentCacheKey(collection, id);
     // One lookup: a cached miss comes back as `null`; a fresh miss loads as `undefined`, which
     // getOrLoad does not cache, so it is cached here as `null` for the shorter time.
     const loaded = await cache.getOrLoad<DocumentView | null | undefined>(key, DOCUMENT_TTL_MS, () =>
-      documentStore.get(store.reader({ ownWrites: true }), collection, id),
+      whileCollectionExists(collection, documentStore.get(store.reader({ ownWrites: true }), name, id)),
     );
     if (loaded === undefined) await cache.set(key, null, MISS_TTL_MS).catch(() => undefined);
     return loaded ?? undefined;
   }
 
-  const drop = (collection: string, id: string) =>
+  const drop = (collection: Collection, id: string) =>
     cache.delete(documentCacheKey(collection, id)).catch((error: unknown) => {
-      deps.log.warn({ err: error, collection }, 'could not drop a document from the cache');
+      deps.log.warn(
+        { err: error, collection: collection.definition.name },
+        'could not drop a document from the cache',
+      );
     });
   /**
    * Drops a written document's key now, and once more a moment later: a load that another
@@ -145,7 +151,7 @@ export function documentRoutes(deps: ServiceDeps, registry: CollectionRegistry):
    * would otherwise keep the old copy cached for the whole TTL; the second drop bounds that to
    * SECOND_DROP_MS. (Within one instance the cache itself already discards such a load.)
    */
-  const forget = async (collection: string, id: string) => {
+  const forget = async (collection: Collection, id: string) => {
     await drop(collection, id);
     setTimeout(() => void drop(collection, id), SECOND_DROP_MS).unref();
   };
@@ -169,23 +175,24 @@ export function documentRoutes(deps: ServiceDeps, registry: CollectionRegistry):
   async function write(
     ctx: RequestContext,
     headers: Record<string, string | string[] | undefined>,
-    request: { method: string; collection: string; id: string; body: unknown },
+    request: { method: string; collection: Collection; id: string; body: unknown },
     run: (tx: Queryable) => Promise<StoredResponse>,
   ): Promise<StoredResponse & { consistency?: string }> {
     const key = header(headers, 'idempotency-key');
     const scope = ctx.identity.kind === 'user' ? `user:${ctx.identity.id}` : ctx.identity.kind;
     // A create's fingerprint is its collection, not the id the server picked for this attempt.
-    const url = `/v1/data/${request.collection}${request.method === 'POST' ? '' : `/${request.id}`}`;
-    const result =
+    const path = `/v1/data/${request.collection.definition.name}`;
+    const url = `${path}${request.method === 'POST' ? '' : `/${request.id}`}`;
+    const result = await whileCollectionExists<StoredResponse & { consistency?: string }>(
+      request.collection,
       key === undefined
-        ? await store
-            .transactionWithToken(run)
-            .then(({ result, consistency }) => ({ ...result, consistency }))
-        : await idempotentWrite(
+        ? store.transactionWithToken(run).then(({ result, consistency }) => ({ ...result, consistency }))
+        : idempotentWrite(
             store,
             { scope, key, fingerprint: fingerprintOf(request.method, url, request.body) },
             run,
-          );
+          ),
+    );
     await forget(request.collection, request.id);
     return result;
   }
@@ -263,17 +270,12 @@ export function documentRoutes(deps: ServiceDeps, registry: CollectionRegistry):
       const now = new Date().toISOString();
       const draft: DocumentView = { ...fields, id, ownerId, version: 1, createdAt: now, updatedAt: now };
       if (!allowed(collection, 'create', caller, draft)) throw dataErrors.forbidden('create');
-      const result = await write(
-        ctx,
-        headers,
-        { method: 'POST', collection: params.collection, id, body },
-        async (tx) => {
-          const created = await documentStore.insert(tx, params.collection, { id, ownerId, body: fields });
-          if (!created) throw dataErrors.idTaken();
-          await changed(tx, ctx, params.collection, 'create', created);
-          return { status: 201, body: created };
-        },
-      );
+      const result = await write(ctx, headers, { method: 'POST', collection, id, body }, async (tx) => {
+        const created = await documentStore.insert(tx, params.collection, { id, ownerId, body: fields });
+        if (!created) throw dataErrors.idTaken();
+        await changed(tx, ctx, params.collection, 'create', created);
+        return { status: 201, body: created };
+      });
       const answer = respond(result);
       return { ...answer, status: 201 as const };
     }),
@@ -287,7 +289,7 @@ export function documentRoutes(deps: ServiceDeps, registry: CollectionRegistry):
       schema: { params: DocParams, headers: ReadHeaders, response: { 200: Doc } },
     }).handle(async ({ params, headers }, ctx) => {
       const collection = await registry.get(params.collection);
-      const doc = await cachedDocument(params.collection, params.id, consistencyOf(headers));
+      const doc = await cachedDocument(collection, params.id, consistencyOf(headers));
       if (!doc || !allowed(collection, 'read', callerOf(ctx.identity), doc)) throw dataErrors.notFound();
       return { status: 200, body: doc, headers: { etag: `"${doc.version}"` } };
     }),
@@ -307,35 +309,30 @@ export function documentRoutes(deps: ServiceDeps, registry: CollectionRegistry):
         const collection = await registry.get(params.collection);
         const caller = callerOf(ctx.identity);
         const expected = parseIfMatch(header(headers, 'if-match'));
-        const result = await write(
-          ctx,
-          headers,
-          { method, collection: params.collection, id: params.id, body },
-          async (tx) => {
-            const current = await currentForWrite(tx, collection, caller, params.id, expected);
-            const fields =
-              method === 'PUT' ? body : (mergePatch(bodyOf(current), body) as Record<string, unknown>);
-            validate(collection, fields);
-            const next: DocumentView = { ...fields, ...pickSystem(current) };
-            // The rule must hold before and after: a change cannot move a document out of its rule's reach.
-            if (
-              !allowed(collection, 'update', caller, current) ||
-              !allowed(collection, 'update', caller, next)
-            ) {
-              throw dataErrors.forbidden('update');
-            }
-            const updated = await documentStore.replace(
-              tx,
-              params.collection,
-              params.id,
-              current.version,
-              fields,
-            );
-            if (!updated) throw dataErrors.versionMismatch(undefined);
-            await changed(tx, ctx, params.collection, 'update', updated);
-            return { status: 200, body: updated };
-          },
-        );
+        const result = await write(ctx, headers, { method, collection, id: params.id, body }, async (tx) => {
+          const current = await currentForWrite(tx, collection, caller, params.id, expected);
+          const fields =
+            method === 'PUT' ? body : (mergePatch(bodyOf(current), body) as Record<string, unknown>);
+          validate(collection, fields);
+          const next: DocumentView = { ...fields, ...pickSystem(current) };
+          // The rule must hold before and after: a change cannot move a document out of its rule's reach.
+          if (
+            !allowed(collection, 'update', caller, current) ||
+            !allowed(collection, 'update', caller, next)
+          ) {
+            throw dataErrors.forbidden('update');
+          }
+          const updated = await documentStore.replace(
+            tx,
+            params.collection,
+            params.id,
+            current.version,
+            fields,
+          );
+          if (!updated) throw dataErrors.versionMismatch(undefined);
+          await changed(tx, ctx, params.collection, 'update', updated);
+          return { status: 200, body: updated };
+        });
         return respond(result);
       }),
     ),
@@ -358,7 +355,7 @@ export function documentRoutes(deps: ServiceDeps, registry: CollectionRegistry):
       const result = await write(
         ctx,
         headers,
-        { method: 'DELETE', collection: params.collection, id: params.id, body: null },
+        { method: 'DELETE', collection, id: params.id, body: null },
         async (tx) => {
           const current = await currentForWrite(tx, collection, caller, params.id, expected);
           if (!allowed(collection, 'delete', caller, current)) throw dataErrors.forbidden('delete');
@@ -466,7 +463,11 @@ export function documentRoutes(deps: ServiceDeps, registry: CollectionRegistry):
       const after = consistencyOf(headers);
       const parsed = parseQuery(query);
       const serving = servingIndex(parsed, [...BUILT_IN_INDEXES, ...collection.definition.indexes]);
-      if (!serving.served && (await sizeOf(params.collection)) > deps.config.data.unindexedQueryLimit) {
+      if (
+        !serving.served &&
+        (await whileCollectionExists(collection, sizeOf(params.collection))) >
+          deps.config.data.unindexedQueryLimit
+      ) {
         throw queryErrors.unindexedQuery(params.collection, serving.suggestion);
       }
       const caller = callerOf(ctx.identity);
@@ -476,7 +477,11 @@ export function documentRoutes(deps: ServiceDeps, registry: CollectionRegistry):
           : collection.rules.read.toSql(caller.kind === 'user' ? caller.auth : undefined, store.kind, 1);
       if (rule === 'none') return { status: 200, body: { items: [], nextCursor: null } };
       const compiled = compileQuery(store.kind, params.collection, parsed, rule === 'all' ? undefined : rule);
-      const docs = (await store.reader({ after }).query(compiled.sql, compiled.params)).map(toView);
+      const rows = await whileCollectionExists(
+        collection,
+        store.reader({ after }).query(compiled.sql, compiled.params),
+      );
+      const docs = rows.map(toView);
       const items = docs.slice(0, parsed.limit);
       const last = items[items.length - 1];
       const nextCursor =
@@ -492,6 +497,21 @@ export function documentRoutes(deps: ServiceDeps, registry: CollectionRegistry):
 function header(headers: Record<string, string | string[] | undefined>, name: string): string | undefined {
   const value = headers[name];
   return Array.isArray(value) ? value[0] : value;
+}
+
+/**
+ * A statement on a collection's table, as 404 if the table is gone: a collection dropped on
+ * another instance is still in this one's registry cache for a moment.
+ */
+async function whileCollectionExists<T>(collection: Collection, work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (error) {
+    const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+    const missing =
+      code === '42P01' || (typeof message === 'string' && message.startsWith('no such table: data_c_'));
+    throw missing ? collectionNotFound(collection.definition.name) : error;
+  }
 }
 
 /** The `Tern-Consistency` token a read carries, checked; 400 when it is not one Tern issued. */
