@@ -36,6 +36,12 @@ const IDLE_TIMEOUT_MS = 30_000;
 const KEEPALIVE_DELAY_MS = 10_000;
 const CLOSE_TIMEOUT_MS = 5_000;
 const QUERY_CANCELED = '57014';
+/**
+ * Distinct statements kept prepared on each connection. Each is parsed and planned on its first
+ * uses only (PostgreSQL then reuses a generic plan when it costs no more than the custom ones),
+ * which is most of what a small indexed query costs PostgreSQL. Texts past the limit run unnamed.
+ */
+const PREPARED_STATEMENTS = 500;
 const INT8_OID = 20;
 
 // BIGINT and COUNT(*) read as numbers like on SQLite, as bigint beyond 2^53 rather than rounded.
@@ -89,6 +95,16 @@ export async function createPostgresStore(config: PostgresStoreConfig, telemetry
     log.warn({ err: describeError(error) }, 'idle database connection failed; the pool replaces it');
   });
   const untrackPool = trackPoolGauges(telemetry.metrics, pool);
+  // SQL text → statement name, for the whole pool; never reassigned, so every connection agrees.
+  const statementNames = new Map<string, string>();
+  const statementName = (sql: string): string | undefined => {
+    let name = statementNames.get(sql);
+    if (name === undefined && statementNames.size < PREPARED_STATEMENTS) {
+      name = `tern_${statementNames.size + 1}`;
+      statementNames.set(sql, name);
+    }
+    return name;
+  };
   let closing: Promise<void> | undefined;
 
   try {
@@ -109,7 +125,8 @@ export async function createPostgresStore(config: PostgresStoreConfig, telemetry
     const done = metrics.time(op);
     try {
       // Without values pg uses the simple protocol, which returns one result per statement.
-      const result = (await connection.query(queryConfig(sql, params.map(toPg), options))) as
+      const name = params.length > 0 ? statementName(sql) : undefined;
+      const result = (await connection.query(queryConfig(sql, params.map(toPg), options, name))) as
         pg.QueryResult<Row> | pg.QueryResult<Row>[];
       return Array.isArray(result) ? (result.at(-1) ?? { rows: [], rowCount: 0 }) : result;
     } catch (error) {
@@ -338,11 +355,17 @@ function isTimeout(error: unknown): boolean {
 }
 
 /** pg honours `query_timeout` per query as well, though its types list it only for the client. */
-function queryConfig(text: string, values: unknown[], options: RunOptions): pg.QueryConfig<unknown[]> {
+function queryConfig(
+  text: string,
+  values: unknown[],
+  options: RunOptions,
+  name?: string,
+): pg.QueryConfig<unknown[]> {
   const config: pg.QueryConfig<unknown[]> & { query_timeout?: number } = {
     text,
     values,
     query_timeout: options.queryTimeoutMs,
+    ...(name === undefined ? {} : { name }),
   };
   return config;
 }

@@ -41,4 +41,15 @@ export const DATA_MIGRATIONS: Migration[] = [
     // How far each collection's change log has been pruned: older cursors must resync.
     sql: 'CREATE TABLE data_change_watermarks (collection TEXT PRIMARY KEY, pruned_through BIGINT NOT NULL)',
   },
+  {
+    id: 4,
+    name: 'change-log-positions',
+    // A change's feed position is given after its transaction committed (see change-log.ts); the
+    // changes logged so far were appended under the old per-collection lock, so seq is their position.
+    sql: `ALTER TABLE data_changes ADD COLUMN pos BIGINT;
+    UPDATE data_changes SET pos = seq;
+    DROP INDEX data_changes_feed;
+    CREATE UNIQUE INDEX data_changes_position ON data_changes (collection, pos);
+    CREATE INDEX data_changes_unpositioned ON data_changes (collection, seq) WHERE pos IS NULL;`,
+  },
 ];

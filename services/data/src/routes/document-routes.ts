@@ -9,6 +9,7 @@ import {
 import { fingerprintOf, idempotentWrite, type StoredResponse } from '@tern/idempotency';
 import type { Queryable } from '@tern/store';
 import { createChangeLog, type ChangeOp } from '../change-log';
+import { createCreateBatcher } from '../create-batcher';
 import { BUILT_IN_INDEXES } from '../collections/collection-definition';
 import type { Collection, CollectionRegistry } from '../collection-registry';
 import { dataErrors } from '../data-errors';
@@ -193,6 +194,12 @@ export function documentRoutes(deps: ServiceDeps, registry: CollectionRegistry):
     return current;
   }
 
+  const event = (requestId: string, collection: string, op: ChangeOp, doc: DocumentView) => ({
+    topic: `data.${collection}.changed`,
+    payload: { op, collection, id: doc.id, version: doc.version, ownerId: doc.ownerId },
+    headers: { 'x-request-id': requestId },
+  });
+
   /** Last in each write's transaction: the event through the outbox, and the change feed entry. */
   const changed = async (
     tx: Queryable,
@@ -201,13 +208,41 @@ export function documentRoutes(deps: ServiceDeps, registry: CollectionRegistry):
     op: ChangeOp,
     doc: DocumentView,
   ) => {
-    await outbox.add(tx, {
-      topic: `data.${collection}.changed`,
-      payload: { op, collection, id: doc.id, version: doc.version, ownerId: doc.ownerId },
-      headers: { 'x-request-id': ctx.requestId },
-    });
+    await outbox.add(tx, event(ctx.requestId, collection, op, doc));
     await changeLog.append(tx, collection, op, doc);
   };
+
+  type NewDocument = { id: string; ownerId: string; body: Record<string, unknown>; ctx: RequestContext };
+  /** Creates without an Idempotency-Key, on PostgreSQL: concurrent ones share a transaction. */
+  const creates = createCreateBatcher<NewDocument, DocumentView | undefined>({
+    one: (collection, item) =>
+      store.transaction(async (tx) => {
+        const created = await documentStore.insert(tx, collection, item);
+        if (created) await changed(tx, item.ctx, collection, 'create', created);
+        return created;
+      }),
+    many: (collection, items) =>
+      store.transaction(async (tx) => {
+        const created = await documentStore.insertMany(tx, collection, items);
+        const done = items.flatMap((item, index) => {
+          const doc = created[index];
+          return doc ? [{ item, doc }] : [];
+        });
+        if (done.length > 0) {
+          await outbox.add(
+            tx,
+            done.map(({ item, doc }) => event(item.ctx.requestId, collection, 'create', doc)),
+          );
+          await changeLog.appendMany(
+            tx,
+            collection,
+            'create',
+            done.map(({ doc }) => doc),
+          );
+        }
+        return created;
+      }),
+  });
 
   const respond = (result: StoredResponse) => {
     const body = result.body as DocumentView | { status: 'ok' };
@@ -252,6 +287,12 @@ export function documentRoutes(deps: ServiceDeps, registry: CollectionRegistry):
       const now = new Date().toISOString();
       const draft: DocumentView = { ...fields, id, ownerId, version: 1, createdAt: now, updatedAt: now };
       if (!allowed(collection, 'create', caller, draft)) throw dataErrors.forbidden('create');
+      if (store.kind === 'postgres' && header(headers, 'idempotency-key') === undefined) {
+        const created = await creates.create(params.collection, { id, ownerId, body: fields, ctx });
+        if (!created) throw dataErrors.idTaken();
+        await forget(params.collection, id);
+        return { ...respond({ status: 201, body: created }), status: 201 as const };
+      }
       const result = await write(
         ctx,
         headers,
