@@ -165,12 +165,14 @@ for (const shape of ['embedded', 'production'] as const) {
       let writing = true;
       const reader = (async () => {
         while (writing || cursor) {
+          // Only a read sent after the last write answered may end the loop; one sent before may miss it.
+          const last = !writing;
           const page = await call('GET', `/v1/data/notes/changes?since=${cursor}&limit=50`, {
             token: ann.token,
           });
           for (const item of page.body.items as Json[]) seen.add(item.id as string);
           cursor = page.body.cursor as string;
-          if (!writing && !page.body.hasMore) break;
+          if (last && !page.body.hasMore) break;
         }
       })();
       const created = await Promise.all(

@@ -83,6 +83,11 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   let lastSweep = 0;
 
   const skipLocked = store.kind === 'postgres' ? 'FOR UPDATE SKIP LOCKED' : '';
+  // The ids of a JSON array bound as $3: one statement text for any number of rows.
+  const sentIdsSql =
+    store.kind === 'postgres'
+      ? 'SELECT jsonb_array_elements_text($3::jsonb)::bigint'
+      : 'SELECT value FROM json_each($3)';
   const claimSql = `UPDATE tern_outbox SET claimed_by = $1, claimed_until = $2
     WHERE id IN (SELECT id FROM tern_outbox
                  WHERE sent_at IS NULL AND failed_at IS NULL AND (claimed_until IS NULL OR claimed_until < $3)
@@ -129,33 +134,20 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
         batchSize,
       ])
     ).sort((a, b) => Number(a.id) - Number(b.id));
-    let count = 0;
-    for (const [index, row] of rows.entries()) {
-      // Start a row only with half the lease left, so no other relay can claim it mid-publish.
-      if (Date.now() - claimedAt > leaseMs / 2) {
-        await release(rows.slice(index));
-        break;
+    const sent: number[] = [];
+    let count: number;
+    try {
+      count = await publishRows(rows, claimedAt, (id) => sent.push(id));
+    } finally {
+      // One statement for the batch rather than one per row.
+      if (sent.length > 0) {
+        await store.execute(
+          `UPDATE tern_outbox SET sent_at = $1 WHERE claimed_by = $2 AND id IN (${sentIdsSql})`,
+          [Date.now(), relayId, JSON.stringify(sent)],
+        );
       }
-      try {
-        await queue.publish(row.topic, JSON.parse(row.payload) as unknown, {
-          dedupId: row.event_id,
-          headers: JSON.parse(row.headers) as Record<string, string>,
-        });
-      } catch (error) {
-        const permanent = isTernError(error) && error.status < 500;
-        await recordFailure(row, error, permanent);
-        if (permanent) continue;
-        await release(rows.slice(index + 1));
-        break;
-      }
-      await store.execute('UPDATE tern_outbox SET sent_at = $1 WHERE id = $2 AND claimed_by = $3', [
-        Date.now(),
-        Number(row.id),
-        relayId,
-      ]);
-      published.inc();
-      count++;
     }
+    published.inc(count);
     if (Date.now() - lastSweep > 60_000) {
       lastSweep = Date.now();
       await store.execute('DELETE FROM tern_outbox WHERE sent_at IS NOT NULL AND sent_at < $1', [
@@ -163,6 +155,53 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       ]);
     }
     return { claimed: rows.length, published: count };
+  }
+
+  /**
+   * Publishes claimed rows, all started at once in id order, so a queue that makes each publish
+   * durable (an fsync) can share that among them; `sent` hears of each one published. A row the
+   * queue refuses is parked; of the rows that failed for now, the first is retried after a
+   * backoff and the others are handed back; the rows that were taken count as published
+   * (in order unless the queue failed some). Returns how many were.
+   */
+  async function publishRows(
+    rows: readonly ClaimedRow[],
+    claimedAt: number,
+    sent: (id: number) => void,
+  ): Promise<number> {
+    // Start rows only with half the lease left, so no other relay can claim one mid-publish.
+    if (Date.now() - claimedAt > leaseMs / 2) {
+      await release(rows);
+      return 0;
+    }
+    const outcomes = await Promise.allSettled(
+      rows.map((row) =>
+        queue.publish(row.topic, JSON.parse(row.payload) as unknown, {
+          dedupId: row.event_id,
+          headers: JSON.parse(row.headers) as Record<string, string>,
+        }),
+      ),
+    );
+    let count = 0;
+    let retrying = false;
+    const handBack: ClaimedRow[] = [];
+    for (const [index, outcome] of outcomes.entries()) {
+      const row = rows[index] as ClaimedRow;
+      if (outcome.status === 'fulfilled') {
+        sent(Number(row.id));
+        count++;
+        continue;
+      }
+      const error: unknown = outcome.reason;
+      const permanent = isTernError(error) && error.status < 500;
+      // The queue is likely down: the first such row waits out its backoff, the others are
+      // handed back at once, their attempt not counted.
+      if (!permanent && retrying) handBack.push(row);
+      else await recordFailure(row, error, permanent);
+      retrying ||= !permanent;
+    }
+    await release(handBack);
+    return count;
   }
 
   async function run(): Promise<void> {

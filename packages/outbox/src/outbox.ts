@@ -66,18 +66,25 @@ export function createOutbox(): Outbox {
   return {
     async add(tx, events) {
       const list = Array.isArray(events) ? events : [events as OutboxEvent];
+      if (list.length === 0) return [];
       const ids: string[] = [];
+      const params: (string | number)[] = [];
       for (const event of list) {
         // The queue's own publish checks, run inside the transaction: an event the queue would
         // refuse rolls back the write instead of committing and then stalling in the relay.
         const prepared = preparePublish(event.topic, event.payload, { headers: event.headers ?? {} });
         const eventId = randomUUID();
-        await tx.execute(
-          'INSERT INTO tern_outbox (event_id, topic, payload, headers, created_at) VALUES ($1, $2, $3, $4, $5)',
-          [eventId, event.topic, prepared.payload, JSON.stringify(prepared.headers), Date.now()],
-        );
+        params.push(eventId, event.topic, prepared.payload, JSON.stringify(prepared.headers), Date.now());
         ids.push(eventId);
       }
+      // One statement for the lot, rows in the order given (the relay publishes by id).
+      const rows = ids.map(
+        (_, row) => `(${[1, 2, 3, 4, 5].map((column) => `$${row * 5 + column}`).join(', ')})`,
+      );
+      await tx.execute(
+        `INSERT INTO tern_outbox (event_id, topic, payload, headers, created_at) VALUES ${rows.join(', ')}`,
+        params,
+      );
       return ids;
     },
   };

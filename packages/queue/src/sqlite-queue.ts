@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger, Telemetry } from '@tern/telemetry';
 import { runtimeErrors } from '@tern/errors';
+import { createWalSync } from '@tern/store';
 import type { Consumer, ConsumeOptions, MessageHandler, PublishOptions, PublishResult, Queue } from './queue';
 import { DEFAULT_DEAD_LETTER_LIMIT } from './queue-limits';
 import {
@@ -29,6 +30,11 @@ const SWEEP_INTERVAL_MS = 60_000;
 export async function createSqliteQueue(config: SqliteQueueConfig, telemetry: Telemetry): Promise<Queue> {
   const log = telemetry.log.child({ component: 'queue', queue: 'sqlite' });
   const store = openSqliteQueueStore(config.file);
+  // A publish answers once its WAL frames are on disk, fsynced off the event loop and shared by
+  // concurrent publishes, rather than blocking every COMMIT as synchronous=FULL would. Other
+  // writes (claims, acks) become durable with the next fsync; one lost to a power cut only means
+  // a redelivery, which at-least-once consumers tolerate.
+  const walSync = createWalSync(`${config.file}-wal`, () => undefined);
   const metrics = createQueueMetrics(telemetry, 'sqlite');
   const consumers = new Set<SqliteConsumer>();
   let closed = false;
@@ -52,8 +58,10 @@ export async function createSqliteQueue(config: SqliteQueueConfig, telemetry: Te
       let result: PublishResult;
       try {
         result = store.publish(topic, prepared);
+        await walSync.sync();
       } catch (error) {
         // SQLITE_BUSY past busy_timeout, a full disk: nothing was stored, and a retry may succeed.
+        // A failed fsync: the message may be stored but not durable; a retry with its dedup id is safe.
         throw runtimeErrors.dependencyUnavailable('queue', error);
       }
       if (!result.duplicate) {
@@ -90,6 +98,7 @@ export async function createSqliteQueue(config: SqliteQueueConfig, telemetry: Te
     },
     async ping() {
       if (closed) throw queueErrors.closed();
+      if (walSync.failure) throw walSync.failure;
       store.ping();
     },
     async close() {
@@ -98,6 +107,7 @@ export async function createSqliteQueue(config: SqliteQueueConfig, telemetry: Te
       clearInterval(sweeper);
       await Promise.all([...consumers].map((consumer) => consumer.stop()));
       consumers.clear();
+      await walSync.close();
       store.close();
     },
   };

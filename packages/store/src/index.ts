@@ -14,5 +14,6 @@ export { createStore } from './create-store';
 export { createSqliteStore, type SqliteStoreConfig } from './sqlite-store';
 export { createPostgresStore, type PostgresStoreConfig } from './postgres-store';
 export { isUniqueViolation } from './is-unique-violation';
+export { createWalSync } from './wal-sync';
 export { storeErrors } from './store-errors';
 export { isConsistencyToken } from './consistency';

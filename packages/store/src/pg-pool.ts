@@ -50,11 +50,14 @@ export function queryConfig(
   text: string,
   values: unknown[],
   options: { queryTimeoutMs?: number },
+  /** Prepares the statement under this name on each connection that runs it. */
+  name?: string,
 ): pg.QueryConfig<unknown[]> {
   const config: pg.QueryConfig<unknown[]> & { query_timeout?: number } = {
     text,
     values,
     query_timeout: options.queryTimeoutMs,
+    ...(name === undefined ? {} : { name }),
   };
   return config;
 }

@@ -43,6 +43,12 @@ const STATEMENT_TIMEOUT_MS = 30_000;
 // Past the server's own cancellation, only a dead link keeps a reply from arriving.
 const QUERY_TIMEOUT_MARGIN_MS = 1_000;
 const CLOSE_TIMEOUT_MS = 5_000;
+/**
+ * Distinct statements kept prepared on each connection. Each is parsed and planned on its first
+ * uses only (PostgreSQL then reuses a generic plan when it costs no more than the custom ones),
+ * which is most of what a small indexed query costs PostgreSQL. Texts past the limit run unnamed.
+ */
+const PREPARED_STATEMENTS = 500;
 const REPLICA_MAX_LAG_MS = 5_000;
 const REPLICA_CHECK_INTERVAL_MS = 1_000;
 /** After COMMIT, in the same round trip: a WAL position at or past the commit record. */
@@ -80,6 +86,16 @@ export async function createPostgresStore(config: PostgresStoreConfig, telemetry
     log.warn({ err: describeError(error) }, 'idle database connection failed; the pool replaces it');
   });
   const untrackPool = trackPoolGauges(telemetry.metrics, pool);
+  // SQL text → statement name, for the whole pool; never reassigned, so every connection agrees.
+  const statementNames = new Map<string, string>();
+  const statementName = (sql: string): string | undefined => {
+    let name = statementNames.get(sql);
+    if (name === undefined && statementNames.size < PREPARED_STATEMENTS) {
+      name = `tern_${statementNames.size + 1}`;
+      statementNames.set(sql, name);
+    }
+    return name;
+  };
   let closing: Promise<void> | undefined;
   const reads = counter(
     telemetry.metrics,
@@ -126,7 +142,8 @@ export async function createPostgresStore(config: PostgresStoreConfig, telemetry
     const done = metrics.time(op);
     try {
       // Without values pg uses the simple protocol, which returns one result per statement.
-      const result = (await connection.query(queryConfig(sql, params.map(toPg), options))) as
+      const name = params.length > 0 ? statementName(sql) : undefined;
+      const result = (await connection.query(queryConfig(sql, params.map(toPg), options, name))) as
         pg.QueryResult<Row> | pg.QueryResult<Row>[];
       return Array.isArray(result) ? (result.at(-1) ?? { rows: [], rowCount: 0 }) : result;
     } catch (error) {
@@ -279,7 +296,8 @@ export async function createPostgresStore(config: PostgresStoreConfig, telemetry
     replica.outstanding++;
     const done = metrics.time('query');
     try {
-      const result = await replica.pool.query(queryConfig(sql, params.map(toPg), timed));
+      const name = params.length > 0 ? statementName(sql) : undefined;
+      const result = await replica.pool.query(queryConfig(sql, params.map(toPg), timed, name));
       reads.inc({ target: 'replica', reason: 'routed' });
       return result.rows as T[];
     } catch (error) {

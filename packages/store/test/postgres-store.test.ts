@@ -101,6 +101,34 @@ void describe('postgres store', () => {
     assert.deepEqual(await first.appliedMigrations('svc'), [1, 2, 3]);
   });
 
+  void it('prepares a statement once per connection and runs texts beyond the prepared limit unnamed', async (t) => {
+    const { store } = await openStore(t, 1);
+    const prepared = async () =>
+      Number((await store.query<{ n: number }>('SELECT COUNT(*) AS n FROM pg_prepared_statements'))[0]?.n);
+    for (let i = 0; i < 3; i++) assert.deepEqual(await store.query('SELECT $1::int AS v', [7]), [{ v: 7 }]);
+    assert.equal(await prepared(), 1, 'one text, one prepared statement, reused');
+    for (let i = 0; i < 520; i++) {
+      assert.deepEqual(await store.query(`SELECT $1::int + ${i} AS v`, [1]), [{ v: i + 1 }]);
+    }
+    assert.equal(await prepared(), 500, 'bounded per connection');
+    await store.transaction(async (tx) => {
+      assert.deepEqual(await tx.query('SELECT $1::int + 519 AS v', [1]), [{ v: 520 }]);
+    });
+  });
+
+  void it('runs a prepared statement again after its table failed to exist, and after it was dropped and made again', async (t) => {
+    const { store } = await openStore(t, 1);
+    const read = () => store.query('SELECT v FROM later WHERE v = $1', [1]);
+    for (let i = 0; i < 2; i++) await assert.rejects(read(), { code: '42P01' });
+    await store.execute('CREATE TABLE later (v INTEGER)');
+    await store.execute('INSERT INTO later VALUES ($1)', [1]);
+    assert.deepEqual(await read(), [{ v: 1 }]);
+    await store.execute('DROP TABLE later');
+    await store.execute('CREATE TABLE later (v INTEGER)');
+    await store.execute('INSERT INTO later VALUES ($1)', [1]);
+    assert.deepEqual(await read(), [{ v: 1 }]);
+  });
+
   void it('logs an idle connection the server killed, without crashing, and keeps serving', async (t) => {
     const { database, telemetry, store } = await openStore(t);
     await Promise.all([store.query('SELECT pg_sleep(0.02)'), store.query('SELECT pg_sleep(0.02)')]);

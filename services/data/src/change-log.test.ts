@@ -40,6 +40,82 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
       rmSync(dir, { recursive: true, force: true });
     });
 
+    it('gives positions in commit order: a change committed after a later-appended one was read is still read next', async () => {
+      const log = createChangeLog(dialect);
+      const start = await log.head(store, 'orders');
+      if (dialect === 'postgres') {
+        // A appends first (the lower seq) but commits last; B commits meanwhile without waiting for A.
+        let commitA!: () => void;
+        const aMayCommit = new Promise<void>((resolve) => (commitA = resolve));
+        let aAppended!: () => void;
+        const appended = new Promise<void>((resolve) => (aAppended = resolve));
+        const a = store.transaction(async (tx) => {
+          await log.append(tx, 'orders', 'create', doc('a', new Date().toISOString()));
+          aAppended();
+          await aMayCommit;
+        });
+        await appended;
+        await store.transaction((tx) =>
+          log.append(tx, 'orders', 'create', doc('b', new Date().toISOString())),
+        );
+        const first = await log.read(store, 'orders', start, 10, undefined);
+        assert.deepEqual(
+          first.items.map((item) => item.id),
+          ['b'],
+          'only the committed change',
+        );
+        commitA();
+        await a;
+        const next = await log.read(store, 'orders', first.position, 10, undefined);
+        assert.deepEqual(
+          next.items.map((item) => item.id),
+          ['a'],
+          'the change committed later comes after the cursor',
+        );
+        assert.ok(next.position > first.position);
+        assert.equal(await log.head(store, 'orders'), next.position);
+      } else {
+        for (const id of ['a', 'b']) {
+          await store.transaction((tx) =>
+            log.append(tx, 'orders', 'create', doc(id, new Date().toISOString())),
+          );
+        }
+        const page = await log.read(store, 'orders', start, 10, undefined);
+        assert.deepEqual(
+          page.items.map((item) => item.id),
+          ['a', 'b'],
+        );
+      }
+    });
+
+    it('reads every change exactly once while many transactions commit concurrently', async () => {
+      const log = createChangeLog(dialect);
+      let cursor = await log.head(store, 'events');
+      const seen: string[] = [];
+      const ids = Array.from({ length: 60 }, (_, i) => `e${i}`);
+      const writes = Promise.all(
+        ids.map((id) =>
+          store.transaction((tx) => log.append(tx, 'events', 'create', doc(id, new Date().toISOString()))),
+        ),
+      );
+      let done = false;
+      void writes.then(() => (done = true));
+      for (let more = true; more || !done;) {
+        const page = await log.read(store, 'events', cursor, 7, undefined);
+        seen.push(...page.items.map((item) => item.id));
+        cursor = page.position;
+        more = page.hasMore;
+      }
+      await writes;
+      for (let more = true; more;) {
+        const page = await log.read(store, 'events', cursor, 7, undefined);
+        seen.push(...page.items.map((item) => item.id));
+        cursor = page.position;
+        more = page.hasMore;
+      }
+      assert.deepEqual([...seen].sort(), [...ids].sort(), 'each change once, none skipped');
+    });
+
     it('prunes old changes per collection and records how far, so older cursors can be told to resync', async () => {
       const log = createChangeLog(dialect);
       const old = '2020-01-01T00:00:00.000Z';

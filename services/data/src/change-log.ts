@@ -1,4 +1,4 @@
-import type { Dialect, Queryable, Reader, Store } from '@tern/store';
+import type { Dialect, Queryable, Store } from '@tern/store';
 import { bodyOf, toView, type DocumentView } from './document-store';
 
 export type ChangeOp = 'create' | 'update' | 'delete';
@@ -11,83 +11,135 @@ export interface ChangeItem {
   document: DocumentView | null;
 }
 
+/** Changes given positions per sequencing pass; a longer backlog is positioned over several reads. */
+const SEQUENCE_BATCH = 10_000;
+
 /**
  * The change feed for offline sync: every write appends the document's new state (for a delete,
  * its last state, so the read rule can still judge it) to `data_changes`, in the write's
- * transaction. On PostgreSQL a sequence number is taken at insert, not at commit, so a reader
- * could pass a number whose transaction commits later and miss it; writers of one collection
- * therefore take a transaction-scoped advisory lock just before appending, which makes numbers
- * follow commit order. Append last in the transaction: the lock is held until commit.
+ * transaction. A change's feed position (`pos`) is not given by the writer: `seq` is taken at
+ * insert, not at commit, so a reader that followed `seq` could pass a number whose transaction
+ * commits later and miss it, and making writers take turns to prevent that would serialise every
+ * commit of a collection. Instead readers give positions to changes already committed, in `seq`
+ * order, one sequencer at a time per collection: a change committed later always gets a higher
+ * position than every position handed out before, so a cursor never skips one, and a write that
+ * depends on an earlier one (it waited for its row, or read it) has the higher `seq` too.
  */
 export function createChangeLog(dialect: Dialect) {
-  /** Appends one row in commit order (see above); returns its position. */
-  async function appendRow(
-    tx: Queryable,
-    collection: string,
-    op: ChangeOp | 'reset',
-    document: DocumentView,
-  ): Promise<number> {
-    if (dialect === 'postgres') {
-      await tx.execute("SELECT pg_advisory_xact_lock(hashtextextended('tern.data.changes:' || $1, 0))", [
-        collection,
-      ]);
-    }
-    const rows = await tx.query<{ seq: number | bigint }>(
-      `INSERT INTO data_changes (collection, op, id, owner_id, version, created_at, updated_at, body)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING seq`,
-      [
-        collection,
-        op,
-        document.id,
-        document.ownerId,
-        document.version,
-        document.createdAt,
-        document.updatedAt,
-        JSON.stringify(bodyOf(document)),
-      ],
+  /** Positions the collection's committed, not yet positioned changes; true if more may be left. */
+  async function sequence(store: Store, collection: string): Promise<boolean> {
+    const pending = await store.query(
+      'SELECT 1 AS pending FROM data_changes WHERE collection = $1 AND pos IS NULL LIMIT 1',
+      [collection],
     );
-    return Number(rows[0]?.seq ?? 0);
+    if (pending.length === 0) return false;
+    return store.transaction(async (tx) => {
+      // Its own statement: the UPDATE below must take its snapshot after the previous sequencer committed.
+      await lockFeed(tx, collection);
+      const base = await lastPosition(tx, collection);
+      const result = await tx.execute(
+        `UPDATE data_changes SET pos = $2 + next.n
+         FROM (SELECT seq, ROW_NUMBER() OVER (ORDER BY seq) AS n FROM data_changes
+               WHERE collection = $1 AND pos IS NULL ORDER BY seq LIMIT ${SEQUENCE_BATCH}) AS next
+         WHERE data_changes.seq = next.seq`,
+        [collection, base],
+      );
+      return result.rowCount === SEQUENCE_BATCH;
+    });
+  }
+
+  /** One sequencer (or reset) of a collection's feed at a time, until the transaction ends. */
+  async function lockFeed(tx: Queryable, collection: string): Promise<void> {
+    if (dialect !== 'postgres') return; // SQLite transactions already take turns
+    await tx.execute("SELECT pg_advisory_xact_lock(hashtextextended('tern.data.changes:' || $1, 0))", [
+      collection,
+    ]);
+  }
+
+  /** The highest position given so far, or pruned away. */
+  async function lastPosition(db: Queryable, collection: string): Promise<number> {
+    const rows = await db.query<{ last: number | bigint | null }>(
+      `SELECT MAX(p) AS last FROM (
+         SELECT MAX(pos) AS p FROM data_changes WHERE collection = $1
+         UNION ALL SELECT pruned_through AS p FROM data_change_watermarks WHERE collection = $1) AS positions`,
+      [collection],
+    );
+    return Number(rows[0]?.last ?? 0);
   }
 
   return {
+    /** Appends a change in the write's transaction; its feed position is given once it committed. */
     async append(tx: Queryable, collection: string, op: ChangeOp, document: DocumentView): Promise<void> {
-      await appendRow(tx, collection, op, document);
+      await tx.execute(
+        `INSERT INTO data_changes (collection, op, id, owner_id, version, created_at, updated_at, body)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+        [
+          collection,
+          op,
+          document.id,
+          document.ownerId,
+          document.version,
+          document.createdAt,
+          document.updatedAt,
+          JSON.stringify(bodyOf(document)),
+        ],
+      );
     },
 
     /**
-     * Ends a collection's feed (it was dropped): its changes are deleted and a marker row takes a
-     * position after them, recorded as the pruned point. Every cursor handed out before then is
-     * below it (410: resync), the head is the marker, and a following reader never receives the
-     * marker itself, since it only reads positions after its cursor.
+     * Ends a collection's feed (it was dropped): its changes are deleted and the pruned point set
+     * past every position handed out, so every cursor of the dropped collection answers 410
+     * (resync), also once a collection of the same name exists again; its feed starts after it.
      */
     async reset(tx: Queryable, collection: string): Promise<void> {
+      await lockFeed(tx, collection);
+      const last = await lastPosition(tx, collection);
       await tx.execute('DELETE FROM data_changes WHERE collection = $1', [collection]);
-      const now = new Date().toISOString();
-      const marker = await appendRow(tx, collection, 'reset', {
-        id: '',
-        ownerId: '',
-        version: 0,
-        createdAt: now,
-        updatedAt: now,
-      });
       await tx.execute(
         `INSERT INTO data_change_watermarks (collection, pruned_through) VALUES ($1, $2)
          ON CONFLICT (collection) DO UPDATE SET pruned_through = excluded.pruned_through`,
-        [collection, marker],
+        [collection, last + 1],
+      );
+    },
+
+    /** PostgreSQL only: appends several changes in one statement, in the order given. */
+    async appendMany(
+      tx: Queryable,
+      collection: string,
+      op: ChangeOp,
+      documents: readonly DocumentView[],
+    ): Promise<void> {
+      await tx.execute(
+        `INSERT INTO data_changes (collection, op, id, owner_id, version, created_at, updated_at, body)
+         SELECT $1, $2, d.id, d.owner_id, d.version, d.created_at, d.updated_at, d.body
+         FROM ROWS FROM (jsonb_to_recordset($3::jsonb) AS (id text, owner_id text, version integer,
+           created_at text, updated_at text, body jsonb)) WITH ORDINALITY AS d(id, owner_id, version, created_at, updated_at, body, n)
+         ORDER BY d.n`,
+        [
+          collection,
+          op,
+          JSON.stringify(
+            documents.map((document) => ({
+              id: document.id,
+              owner_id: document.ownerId,
+              version: document.version,
+              created_at: document.createdAt,
+              updated_at: document.updatedAt,
+              body: bodyOf(document),
+            })),
+          ),
+        ],
       );
     },
 
     /** The position of the newest change: where a client that has just synced in full starts following. */
-    async head(db: Reader, collection: string): Promise<number> {
-      const rows = await db.query<{ head: number | bigint | null }>(
-        'SELECT MAX(seq) AS head FROM data_changes WHERE collection = $1',
-        [collection],
-      );
-      return Number(rows[0]?.head ?? 0);
+    async head(store: Store, collection: string): Promise<number> {
+      while (await sequence(store, collection));
+      return lastPosition(store, collection);
     },
 
     /** Up to where the log was pruned: a cursor before this has missed changes for good. */
-    async prunedThrough(db: Reader, collection: string): Promise<number> {
+    async prunedThrough(db: Queryable, collection: string): Promise<number> {
       const rows = await db.query<{ pruned_through: number | bigint }>(
         'SELECT pruned_through FROM data_change_watermarks WHERE collection = $1',
         [collection],
@@ -104,12 +156,12 @@ export function createChangeLog(dialect: Dialect) {
       for (const { collection } of collections) {
         removed += await store.transaction(async (tx) => {
           const rows = await tx.query<{ upto: number | bigint | null }>(
-            'SELECT MAX(seq) AS upto FROM data_changes WHERE collection = $1 AND updated_at < $2',
+            'SELECT MAX(pos) AS upto FROM data_changes WHERE collection = $1 AND updated_at < $2',
             [collection, before.toISOString()],
           );
           const upto = rows[0]?.upto;
           if (upto === null || upto === undefined) return 0;
-          const result = await tx.execute('DELETE FROM data_changes WHERE collection = $1 AND seq <= $2', [
+          const result = await tx.execute('DELETE FROM data_changes WHERE collection = $1 AND pos <= $2', [
             collection,
             Number(upto),
           ]);
@@ -130,16 +182,17 @@ export function createChangeLog(dialect: Dialect) {
      * lets the caller see. Returns the position to resume from.
      */
     async read(
-      db: Reader,
+      store: Store,
       collection: string,
       since: number,
       limit: number,
       rule: { sql: string; params: (string | number | boolean | null)[] } | undefined,
     ): Promise<{ items: ChangeItem[]; position: number; hasMore: boolean }> {
-      const rows = await db.query<Record<string, unknown> & { seq: number | bigint; op: ChangeOp }>(
-        `SELECT seq, op, id, owner_id, version, created_at, updated_at, body FROM data_changes
-         WHERE collection = $1 AND seq > $2 ${rule ? `AND (${rule.sql})` : ''}
-         ORDER BY seq LIMIT $3`,
+      const backlog = await sequence(store, collection);
+      const rows = await store.query<Record<string, unknown> & { pos: number | bigint; op: ChangeOp }>(
+        `SELECT pos, op, id, owner_id, version, created_at, updated_at, body FROM data_changes
+         WHERE collection = $1 AND pos > $2 ${rule ? `AND (${rule.sql})` : ''}
+         ORDER BY pos LIMIT $3`,
         [collection, since, limit + 1, ...(rule?.params ?? [])],
       );
       const page = rows.slice(0, limit);
@@ -153,7 +206,7 @@ export function createChangeLog(dialect: Dialect) {
         };
       });
       const last = page[page.length - 1];
-      return { items, position: last ? Number(last.seq) : since, hasMore: rows.length > limit };
+      return { items, position: last ? Number(last.pos) : since, hasMore: rows.length > limit || backlog };
     },
   };
 }

@@ -47,4 +47,15 @@ export const DATA_MIGRATIONS: Migration[] = [
     // Tells a collection from one created later under the same name; part of its cache keys.
     sql: "ALTER TABLE data_collections ADD COLUMN incarnation TEXT NOT NULL DEFAULT ''",
   },
+  {
+    id: 5,
+    name: 'change-log-positions',
+    // A change's feed position is given after its transaction committed (see change-log.ts); the
+    // changes logged so far were appended under the old per-collection lock, so seq is their position.
+    sql: `ALTER TABLE data_changes ADD COLUMN pos BIGINT;
+    UPDATE data_changes SET pos = seq;
+    DROP INDEX data_changes_feed;
+    CREATE UNIQUE INDEX data_changes_position ON data_changes (collection, pos);
+    CREATE INDEX data_changes_unpositioned ON data_changes (collection, seq) WHERE pos IS NULL;`,
+  },
 ];

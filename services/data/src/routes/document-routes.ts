@@ -10,6 +10,7 @@ import { fingerprintOf, idempotentWrite, type StoredResponse } from '@tern/idemp
 import { isConsistencyToken, type Queryable } from '@tern/store';
 import { documentCacheKey } from '../cache-invalidation';
 import { createChangeLog, type ChangeOp } from '../change-log';
+import { createCreateBatcher } from '../create-batcher';
 import { BUILT_IN_INDEXES } from '../collections/collection-definition';
 import { collectionNotFound, type Collection, type CollectionRegistry } from '../collection-registry';
 import { dataErrors } from '../data-errors';
@@ -212,6 +213,12 @@ export function documentRoutes(deps: ServiceDeps, registry: CollectionRegistry):
     return current;
   }
 
+  const event = (requestId: string, collection: string, op: ChangeOp, doc: DocumentView) => ({
+    topic: `data.${collection}.changed`,
+    payload: { op, collection, id: doc.id, version: doc.version, ownerId: doc.ownerId },
+    headers: { 'x-request-id': requestId },
+  });
+
   /** Last in each write's transaction: the event through the outbox, and the change feed entry. */
   const changed = async (
     tx: Queryable,
@@ -220,13 +227,46 @@ export function documentRoutes(deps: ServiceDeps, registry: CollectionRegistry):
     op: ChangeOp,
     doc: DocumentView,
   ) => {
-    await outbox.add(tx, {
-      topic: `data.${collection}.changed`,
-      payload: { op, collection, id: doc.id, version: doc.version, ownerId: doc.ownerId },
-      headers: { 'x-request-id': ctx.requestId },
-    });
+    await outbox.add(tx, event(ctx.requestId, collection, op, doc));
     await changeLog.append(tx, collection, op, doc);
   };
+
+  type NewDocument = { id: string; ownerId: string; body: Record<string, unknown>; ctx: RequestContext };
+  type Created = { doc: DocumentView | undefined; consistency?: string };
+  /** Creates without an Idempotency-Key, on PostgreSQL: concurrent ones share a transaction. */
+  const creates = createCreateBatcher<NewDocument, Created>({
+    one: async (collection, item) => {
+      const { result, consistency } = await store.transactionWithToken(async (tx) => {
+        const created = await documentStore.insert(tx, collection, item);
+        if (created) await changed(tx, item.ctx, collection, 'create', created);
+        return created;
+      });
+      return { doc: result, consistency };
+    },
+    many: async (collection, items) => {
+      const { result, consistency } = await store.transactionWithToken(async (tx) => {
+        const created = await documentStore.insertMany(tx, collection, items);
+        const done = items.flatMap((item, index) => {
+          const doc = created[index];
+          return doc ? [{ item, doc }] : [];
+        });
+        if (done.length > 0) {
+          await outbox.add(
+            tx,
+            done.map(({ item, doc }) => event(item.ctx.requestId, collection, 'create', doc)),
+          );
+          await changeLog.appendMany(
+            tx,
+            collection,
+            'create',
+            done.map(({ doc }) => doc),
+          );
+        }
+        return created;
+      });
+      return result.map((doc) => ({ doc, consistency }));
+    },
+  });
 
   const respond = (result: StoredResponse & { consistency?: string }) => {
     const body = result.body as DocumentView | { status: 'ok' };
@@ -270,6 +310,15 @@ export function documentRoutes(deps: ServiceDeps, registry: CollectionRegistry):
       const now = new Date().toISOString();
       const draft: DocumentView = { ...fields, id, ownerId, version: 1, createdAt: now, updatedAt: now };
       if (!allowed(collection, 'create', caller, draft)) throw dataErrors.forbidden('create');
+      if (store.kind === 'postgres' && header(headers, 'idempotency-key') === undefined) {
+        const { doc: created, consistency } = await whileCollectionExists(
+          collection,
+          creates.create(params.collection, { id, ownerId, body: fields, ctx }),
+        );
+        if (!created) throw dataErrors.idTaken();
+        await forget(collection, id);
+        return { ...respond({ status: 201, body: created, consistency }), status: 201 as const };
+      }
       const result = await write(ctx, headers, { method: 'POST', collection, id, body }, async (tx) => {
         const created = await documentStore.insert(tx, params.collection, { id, ownerId, body: fields });
         if (!created) throw dataErrors.idTaken();
@@ -406,15 +455,15 @@ export function documentRoutes(deps: ServiceDeps, registry: CollectionRegistry):
     }).handle(async ({ params, query, headers }, ctx) => {
       const collection = await registry.get(params.collection);
       const caller = callerOf(ctx.identity);
-      const reader = store.reader({ after: consistencyOf(headers) });
+      // Checked, though the feed is always read on the primary: reading it gives committed changes
+      // their positions (change-log.ts), a write, and the primary holds every change.
+      consistencyOf(headers);
       if (query.since === undefined) {
         // No position yet: start following from now (sync the collection in full with list queries first).
-        const head = await changeLog.head(reader, params.collection);
+        const head = await changeLog.head(store, params.collection);
         return { status: 200, body: { items: [], cursor: String(head), hasMore: false } };
       }
       const since = Number(query.since);
-      // The primary's watermark: a replica only ever lags behind the primary's pruning, so the
-      // changes after `since` are still on whichever server the page is read from.
       if (since < (await changeLog.prunedThrough(store, params.collection))) throw dataErrors.cursorExpired();
       const rule =
         caller.kind === 'admin'
@@ -422,7 +471,7 @@ export function documentRoutes(deps: ServiceDeps, registry: CollectionRegistry):
           : collection.rules.read.toSql(caller.kind === 'user' ? caller.auth : undefined, store.kind, 4);
       if (rule === 'none') return { status: 200, body: { items: [], cursor: String(since), hasMore: false } };
       const page = await changeLog.read(
-        reader,
+        store,
         params.collection,
         since,
         query.limit ?? 100,

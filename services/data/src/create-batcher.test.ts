@@ -1,0 +1,70 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { createCreateBatcher, MAX_CREATE_BATCH } from './create-batcher';
+
+/** A batcher whose `one` and `many` record their calls and wait until released. */
+function recording(failMany = false) {
+  const calls: string[][] = [];
+  let release: () => void = () => undefined;
+  let gate = new Promise<void>((resolve) => (release = resolve));
+  const batcher = createCreateBatcher<string, string>({
+    one: async (_collection, item) => {
+      calls.push([item]);
+      await gate;
+      if (item === 'bad') throw new Error('refused');
+      return `${item}!`;
+    },
+    many: async (_collection, items) => {
+      calls.push(items);
+      await gate;
+      if (failMany) throw new Error('batch refused');
+      return items.map((item) => `${item}!`);
+    },
+  });
+  return {
+    batcher,
+    calls,
+    open() {
+      release();
+      gate = Promise.resolve();
+    },
+  };
+}
+
+describe('create batcher', () => {
+  it('runs a create at once and alone, and those arriving meanwhile together in the next transaction', async () => {
+    const { batcher, calls, open } = recording();
+    const first = batcher.create('notes', 'a');
+    const rest = ['b', 'c', 'd'].map((item) => batcher.create('notes', item));
+    const otherCollection = batcher.create('tasks', 'x');
+    open();
+    assert.deepEqual(await Promise.all([first, ...rest, otherCollection]), ['a!', 'b!', 'c!', 'd!', 'x!']);
+    assert.deepEqual(calls, [['a'], ['x'], ['b', 'c', 'd']]);
+  });
+
+  it('takes at most MAX_CREATE_BATCH creates per transaction', async () => {
+    const { batcher, calls, open } = recording();
+    const items = Array.from({ length: MAX_CREATE_BATCH + 3 }, (_, i) => `n${i}`);
+    const all = Promise.all(items.map((item) => batcher.create('notes', item)));
+    open();
+    await all;
+    assert.deepEqual(
+      calls.map((call) => call.length),
+      [1, MAX_CREATE_BATCH, 2],
+    );
+  });
+
+  it('runs each create of a failed batch alone, so only the failing one fails', async () => {
+    const { batcher, calls, open } = recording(true);
+    const first = batcher.create('notes', 'a');
+    const results = ['b', 'bad', 'c'].map((item) => batcher.create('notes', item));
+    open();
+    await first;
+    const settled = await Promise.allSettled(results);
+    assert.deepEqual(
+      settled.map((result) => result.status),
+      ['fulfilled', 'rejected', 'fulfilled'],
+    );
+    assert.deepEqual(calls, [['a'], ['b', 'bad', 'c'], ['b'], ['bad'], ['c']]);
+  });
+});
