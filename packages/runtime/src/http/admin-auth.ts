@@ -14,12 +14,18 @@ const BEARER = /^Bearer +([\x21-\x7e]{1,8192})$/i;
  */
 export function createIdentityResolver(adminKey: Secret, verifier: AccessTokenVerifier | undefined) {
   const expected = createHash('sha256').update(adminKey.reveal()).digest();
+  // A credential shaped like a JWT cannot be an admin key that is not: it skips the hash and
+  // comparison (3 % of a cached read's CPU). The shortcut depends only on the presented
+  // credential and on a fixed property of the key, so it tells nothing about the key.
+  const adminKeyIsJwtShaped = jwtShaped(adminKey.reveal());
   return async function resolveIdentity(authorization: string | undefined): Promise<Identity | 'invalid'> {
     if (authorization === undefined) return { kind: 'anonymous' };
     const match = BEARER.exec(authorization);
     if (!match?.[1]) return 'invalid';
-    const presented = createHash('sha256').update(match[1]).digest();
-    if (timingSafeEqual(presented, expected)) return { kind: 'admin', via: 'admin-key' };
+    if (adminKeyIsJwtShaped || !jwtShaped(match[1])) {
+      const presented = createHash('sha256').update(match[1]).digest();
+      if (timingSafeEqual(presented, expected)) return { kind: 'admin', via: 'admin-key' };
+    }
     if (!verifier) return 'invalid';
     const claims = await verifier.verify(match[1]);
     return {
@@ -31,4 +37,11 @@ export function createIdentityResolver(adminKey: Secret, verifier: AccessTokenVe
       claims: claims.claims,
     };
   };
+}
+
+/** Three dot-separated parts, the first a base64url JSON object (`eyJ` is `{"`). */
+function jwtShaped(credential: string): boolean {
+  const first = credential.indexOf('.');
+  const second = first < 0 ? -1 : credential.indexOf('.', first + 1);
+  return credential.startsWith('eyJ') && second > 0 && credential.indexOf('.', second + 1) < 0;
 }
