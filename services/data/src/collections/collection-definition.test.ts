@@ -7,6 +7,7 @@ import { TernError } from '@tern/errors';
 import { createStore, isUniqueViolation, type Store } from '@tern/store';
 import { createTestDatabase, quietTelemetry, type TestDatabase } from '@tern/testing';
 import {
+  compileSchema,
   createIndexSql,
   createTableSql,
   diffIndexes,
@@ -65,6 +66,13 @@ describe('collection definitions', () => {
       ['notes', { schema: SCHEMA, rules: { read: '' } }],
       ['notes', { schema: SCHEMA, rules: { write: 'true' } }],
       ['notes', { schema: SCHEMA, shardKey: 'a b' }],
+      // Regular expressions that backtrack catastrophically, in pattern and patternProperties.
+      ['notes', { schema: { type: 'object', properties: { a: { type: 'string', pattern: '^(a+)+$' } } } }],
+      ['notes', { schema: { type: 'object', patternProperties: { '^(x*)*y$': { type: 'string' } } } }],
+      [
+        'notes',
+        { schema: { type: 'object', properties: { a: { type: 'string', pattern: 'a'.repeat(1001) } } } },
+      ],
     ];
     for (const [name, body] of cases) {
       assert.throws(
@@ -73,6 +81,24 @@ describe('collection definitions', () => {
         `${name} ${JSON.stringify(body)?.slice(0, 80)}`,
       );
     }
+  });
+
+  it('accept linear regular expressions, and a field or a value that is merely called pattern', () => {
+    const schema = {
+      type: 'object',
+      properties: {
+        code: { type: 'string', pattern: '^[A-Z]{3}-[0-9]+$' },
+        pattern: { type: 'string', enum: ['(a+)+'] },
+        style: { type: 'object', const: { pattern: '(b*)*' } },
+      },
+      patternProperties: { '^x-[a-z]+$': { type: 'string' } },
+    };
+    const definition = parseDefinition('notes', { schema });
+    const validate = compileSchema(definition.schema);
+    assert.equal(validate({ code: 'ABC-12' }), true);
+    assert.equal(validate({ code: 'abc' }), false);
+    // A slow pattern would take seconds on this input; the accepted ones answer at once.
+    assert.equal(validate({ code: `${'A'.repeat(50_000)}!` }), false);
   });
 
   it('name indexes stably and diff two index lists', () => {

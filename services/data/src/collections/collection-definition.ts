@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import Ajv, { type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
+import safeRegex from 'safe-regex2';
 import { TernError } from '@tern/errors';
 import type { Dialect } from '@tern/store';
 import { COLLECTION_NAME, FIELD_NAME, fieldSql, isSystemField, tableName } from '../schema/field-sql';
@@ -88,8 +89,44 @@ export function parseDefinition(name: string, input: unknown): CollectionDefinit
   return { name, schema: schemaObject, indexes, rules, shardKey };
 }
 
+/** Longest `pattern` (or `patternProperties` key) a schema may hold. */
+const MAX_PATTERN_LENGTH = 1_000;
+// Subtrees that hold values, not schemas: a `pattern` key there is data.
+const VALUE_KEYWORDS = new Set(['const', 'enum', 'default', 'examples']);
+
+/**
+ * Refuses regular expressions that backtrack catastrophically (nested quantifiers, such as
+ * `(a+)+`): every write is validated against the schema, so one such `pattern` would let a single
+ * crafted document hold the event loop for seconds. safe-regex2 judges star height, which catches
+ * the classic cases, not every slow expression; the length cap bounds the rest.
+ */
+function checkPatterns(schema: unknown): void {
+  const pending: unknown[] = [schema];
+  for (let node = pending.pop(); node !== undefined; node = pending.pop()) {
+    if (typeof node !== 'object' || node === null) continue;
+    for (const [key, value] of Object.entries(node)) {
+      if (VALUE_KEYWORDS.has(key)) continue;
+      const patterns =
+        key === 'pattern' && typeof value === 'string'
+          ? [value]
+          : key === 'patternProperties' && typeof value === 'object' && value !== null
+            ? Object.keys(value)
+            : [];
+      for (const pattern of patterns) {
+        if (pattern.length > MAX_PATTERN_LENGTH || !safeRegex(pattern)) {
+          throw collectionErrors.invalid(
+            `\`schema\` holds a regular expression that could take exponential time to match: ${pattern.slice(0, 100)}`,
+          );
+        }
+      }
+      pending.push(value);
+    }
+  }
+}
+
 /** Compiles a document schema once; refuses schemas Ajv's strict mode refuses, and remote references. */
 export function compileSchema(schema: Record<string, unknown>): ValidateFunction {
+  checkPatterns(schema);
   const ajv = addFormats.default(
     new Ajv({
       strict: true,
