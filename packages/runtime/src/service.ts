@@ -81,6 +81,13 @@ export interface Route<S extends RouteSchema = RouteSchema> {
   tags?: string[];
   access: Access;
   schema: S;
+  /**
+   * `json`: answers are written with `JSON.stringify` instead of a serializer compiled from the
+   * response schema (which still documents the route). Only for schemas that admit any extra
+   * property anyway (documents): the compiled serializer drops undeclared properties, and for
+   * open objects it is slower (13.8 % of a 20-document list's CPU, against about a third of that).
+   */
+  serializer?: 'schema' | 'json';
   handler(input: RouteInput<S>, ctx: RequestContext): Promise<ResponseOf<S>>;
 }
 

@@ -191,6 +191,7 @@ export async function createHttpApp(options: HttpAppOptions): Promise<HttpApp> {
         ...(route.tags ? { tags: route.tags } : {}),
         ...(route.access === 'public' ? {} : { security: [{ bearer: [] }] }),
       },
+      ...(route.serializer === 'json' ? { serializerCompiler: () => plainJson } : {}),
       // Authenticate before the body is read, so a refused caller costs no parsing.
       onRequest: async (request) => {
         let identity: Identity;
@@ -259,6 +260,8 @@ export async function createHttpApp(options: HttpAppOptions): Promise<HttpApp> {
     },
   };
 }
+
+const plainJson = (data: unknown) => JSON.stringify(data);
 
 function allows(access: Route['access'], identity: Identity): boolean {
   switch (access) {

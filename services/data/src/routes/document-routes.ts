@@ -284,6 +284,7 @@ export function documentRoutes(deps: ServiceDeps, registry: CollectionRegistry):
       summary: 'Creates a document; the server picks a time-ordered id unless the client sends its own.',
       tags: ['data'],
       access: 'user',
+      serializer: 'json',
       schema: { params: Params, headers: IdempotencyHeaders, body: Doc, response: { 201: Doc } },
     }).handle(async ({ params, body, headers }, ctx) => {
       checkStorable(body);
@@ -335,6 +336,7 @@ export function documentRoutes(deps: ServiceDeps, registry: CollectionRegistry):
       summary: 'One document, if the read rule allows it (otherwise 404, as if it did not exist).',
       tags: ['data'],
       access: 'user',
+      serializer: 'json',
       schema: { params: DocParams, headers: ReadHeaders, response: { 200: Doc } },
     }).handle(async ({ params, headers }, ctx) => {
       const collection = await registry.get(params.collection);
@@ -352,6 +354,7 @@ export function documentRoutes(deps: ServiceDeps, registry: CollectionRegistry):
         description: 'If-Match: <version> makes it conditional (412 when the document moved on).',
         tags: ['data'],
         access: 'user',
+        serializer: 'json',
         schema: { params: DocParams, headers: IdempotencyHeaders, body: Doc, response: { 200: Doc } },
       }).handle(async ({ params, body, headers }, ctx) => {
         checkStorable(body);
@@ -392,6 +395,7 @@ export function documentRoutes(deps: ServiceDeps, registry: CollectionRegistry):
       summary: 'Deletes a document.',
       tags: ['data'],
       access: 'user',
+      serializer: 'json',
       schema: {
         params: DocParams,
         headers: IdempotencyHeaders,
@@ -427,6 +431,7 @@ export function documentRoutes(deps: ServiceDeps, registry: CollectionRegistry):
         'Without `since`: no items and the current head, to follow from. With it: changes after it that the read rule lets the caller see; resume from `cursor`; `hasMore` says whether to ask again at once. A cursor older than the retention answers 410 data/cursor-expired. (A document id `changes` is reserved.)',
       tags: ['data'],
       access: 'user',
+      serializer: 'json',
       schema: {
         params: Params,
         headers: ReadHeaders,
@@ -491,6 +496,7 @@ export function documentRoutes(deps: ServiceDeps, registry: CollectionRegistry):
         '`where` is URL-encoded JSON `{"field": {"op": value}}` (eq, ne, lt, lte, gt, gte, in, prefix); `orderBy` a field, `-` for descending; `limit` ≤ 100; `cursor` from the previous page.',
       tags: ['data'],
       access: 'user',
+      serializer: 'json',
       schema: {
         params: Params,
         headers: ReadHeaders,
