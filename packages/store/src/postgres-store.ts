@@ -51,8 +51,11 @@ const CLOSE_TIMEOUT_MS = 5_000;
 const PREPARED_STATEMENTS = 500;
 const REPLICA_MAX_LAG_MS = 5_000;
 const REPLICA_CHECK_INTERVAL_MS = 1_000;
-/** After COMMIT, in the same round trip: a WAL position at or past the commit record. */
-const COMMIT_WITH_POSITION = 'COMMIT; SELECT pg_current_wal_lsn()::text AS position';
+/**
+ * After COMMIT, in the same round trip: a WAL position at or past the commit record. The insert
+ * position, not the write position: with synchronous_commit off the commit record may not be written yet.
+ */
+const COMMIT_WITH_POSITION = 'COMMIT; SELECT pg_current_wal_insert_lsn()::text AS position';
 
 type Connection = pg.Pool | pg.PoolClient;
 interface Checkout {
@@ -113,8 +116,17 @@ export async function createPostgresStore(config: PostgresStoreConfig, telemetry
     await pool.end();
     throw runtimeErrors.dependencyUnavailable('postgres', error);
   }
-  async function primaryPosition(): Promise<bigint | undefined> {
-    const { rows } = await run(pool, 'query', 'SELECT pg_current_wal_lsn()::text AS position', [], timed);
+  /**
+   * `insert`: at or past every commit so far (for tokens). `write`: what replicas can have
+   * received, which an idle replica equals (for measuring lag; the insert position may sit past
+   * a page header no replica reports reaching).
+   */
+  async function primaryPosition(which: 'insert' | 'write'): Promise<bigint | undefined> {
+    const sql =
+      which === 'insert'
+        ? 'SELECT pg_current_wal_insert_lsn()::text AS position'
+        : 'SELECT pg_current_wal_lsn()::text AS position';
+    const { rows } = await run(pool, 'query', sql, [], timed);
     return parseConsistencyToken(String(rows[0]?.position ?? ''));
   }
   const replicas = config.replicas?.urls.length
@@ -124,7 +136,7 @@ export async function createPostgresStore(config: PostgresStoreConfig, telemetry
         statementTimeoutMs,
         maxLagMs: config.replicas.maxLagMs ?? REPLICA_MAX_LAG_MS,
         checkIntervalMs: config.replicas.checkIntervalMs ?? REPLICA_CHECK_INTERVAL_MS,
-        primaryPosition: () => primaryPosition(),
+        primaryPosition: () => primaryPosition('write'),
         log,
         registry: telemetry.metrics,
       })
@@ -297,7 +309,17 @@ export async function createPostgresStore(config: PostgresStoreConfig, telemetry
     const done = metrics.time('query');
     try {
       const name = params.length > 0 ? statementName(sql) : undefined;
-      const result = await replica.pool.query(queryConfig(sql, params.map(toPg), timed, name));
+      const query = replica.pool.query(queryConfig(sql, params.map(toPg), timed, name));
+      // A replica that stops answering without closing its connections would hold this read
+      // until the statement timeout; the health check takes it out of rotation within seconds,
+      // and the read goes to the primary then.
+      query.catch(() => undefined);
+      const result = await Promise.race([
+        query,
+        replica.leftRotation.then(() => {
+          throw new Error('replica left rotation during the read');
+        }),
+      ]);
       reads.inc({ target: 'replica', reason: 'routed' });
       return result.rows as T[];
     } catch (error) {
@@ -360,7 +382,7 @@ export async function createPostgresStore(config: PostgresStoreConfig, telemetry
     },
     async consistencyToken() {
       if (!replicas) return undefined;
-      const position = await primaryPosition();
+      const position = await primaryPosition('insert');
       return position === undefined ? undefined : formatConsistencyToken(position);
     },
     reader(options = {}) {

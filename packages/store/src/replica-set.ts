@@ -25,6 +25,8 @@ export interface Replica {
   readonly pool: pg.Pool;
   /** Statements running on it now, for least-loaded routing. */
   outstanding: number;
+  /** Settles when the replica next leaves rotation: reads still waiting on it give up then. */
+  readonly leftRotation: Promise<void>;
 }
 
 export type ReplicaHealth = 'up' | 'lagging' | 'down' | 'not-a-replica' | 'unchecked';
@@ -52,12 +54,15 @@ export interface ReplicaSet {
 }
 
 interface Member extends Replica {
+  leftRotation: Promise<void>;
+  leave: () => void;
   health: ReplicaHealth;
   replayed: bigint;
   lagMs: number;
 }
 
 const CHECK_TIMEOUT_MS = 2_000;
+const CLOSE_TIMEOUT_MS = 5_000;
 /** The primary's recent WAL positions, to turn a replica's replay position into a lag in time. */
 const MAX_SAMPLES = 600;
 
@@ -66,9 +71,10 @@ const MAX_SAMPLES = 600;
  * position, and routing to the least-loaded replica in rotation.
  *
  * Lag is measured in time against the primary's own history: every check records the primary's
- * WAL position; a replica's lag is the age of the oldest recorded position it has not replayed
- * (0 when it has replayed everything recorded). An idle primary therefore never makes a healthy
- * replica look late, and a replica that stops replaying shows a lag that grows with the clock.
+ * WAL position; a replica is at most as far behind as the newest recorded position it has
+ * replayed is old (0 when it has replayed the latest). An idle primary therefore never makes a
+ * healthy replica look late, a replica that stops replaying shows a lag that grows with the
+ * clock, and one behind every recorded position (found far behind at start-up) is not admitted.
  */
 export function createReplicaSet(config: ReplicaSetConfig): ReplicaSet {
   const log = config.log.child({ component: 'replicas' });
@@ -97,7 +103,7 @@ export function createReplicaSet(config: ReplicaSetConfig): ReplicaSet {
     pool.on('error', (error) =>
       log.warn({ replica: name, err: describeError(error) }, 'idle replica connection failed'),
     );
-    return { name, pool, outstanding: 0, health: 'unchecked', replayed: 0n, lagMs: 0 };
+    return { name, pool, outstanding: 0, health: 'unchecked', replayed: 0n, lagMs: 0, ...rotationSignal() };
   });
   const untrack = members.map((member) => trackPoolGauges(config.registry, member.pool));
   let checking: Promise<void> | undefined;
@@ -112,13 +118,28 @@ export function createReplicaSet(config: ReplicaSetConfig): ReplicaSet {
       else log.warn(line, 'replica out of rotation');
     }
     if (wasIn !== isIn) transitions.inc({ replica: member.name, to: isIn ? 'in' : 'out' });
+    if (wasIn && !isIn) {
+      member.leave();
+      Object.assign(member, rotationSignal());
+    }
     member.health = health;
     upGauge.set({ replica: member.name }, isIn ? 1 : 0);
   }
 
+  /**
+   * How far behind a replica is, at most: the age of the newest primary position it has replayed
+   * (0 once it has replayed the latest). Infinite when it has replayed none of the positions
+   * recorded, which covers a replica found far behind at start-up: it is not admitted until it
+   * passes a position the primary held within the threshold.
+   */
   function lagOf(replayed: bigint, now: number): number {
-    const behind = samples.find((sample) => sample.position > replayed);
-    return behind ? now - behind.at : 0;
+    const latest = samples.at(-1);
+    if (latest && replayed >= latest.position) return 0;
+    for (let i = samples.length - 1; i >= 0; i--) {
+      const sample = samples[i] as (typeof samples)[number];
+      if (sample.position <= replayed) return now - sample.at;
+    }
+    return Number.POSITIVE_INFINITY;
   }
 
   async function checkMember(member: Member, now: number): Promise<void> {
@@ -138,7 +159,11 @@ export function createReplicaSet(config: ReplicaSetConfig): ReplicaSet {
       member.replayed = (row.replayed && parseConsistencyToken(row.replayed)) || 0n;
       member.lagMs = lagOf(member.replayed, now);
       lagGauge.set({ replica: member.name }, member.lagMs / 1000);
-      setHealth(member, member.lagMs > config.maxLagMs ? 'lagging' : 'up', { lagMs: member.lagMs });
+      setHealth(member, member.lagMs > config.maxLagMs ? 'lagging' : 'up', {
+        lagMs: Number.isFinite(member.lagMs)
+          ? member.lagMs
+          : 'unknown: behind every recorded primary position',
+      });
     } catch (error) {
       setHealth(member, 'down', { err: describeError(error as Error) });
     }
@@ -194,7 +219,27 @@ export function createReplicaSet(config: ReplicaSetConfig): ReplicaSet {
       clearInterval(timer);
       await checking?.catch(() => undefined);
       untrack.forEach((fn) => fn());
-      await Promise.allSettled(members.map((member) => member.pool.end()));
+      // A read stuck on a replica that stopped answering would hold `end()` until its timeout.
+      let patience: NodeJS.Timeout | undefined;
+      const gaveUp = new Promise<'gave-up'>((resolve) => {
+        patience = setTimeout(() => resolve('gave-up'), CLOSE_TIMEOUT_MS);
+      });
+      const ended = Promise.allSettled(members.map((member) => member.pool.end())).then(
+        () => 'ended' as const,
+      );
+      if ((await Promise.race([ended, gaveUp])) === 'gave-up') {
+        log.warn(
+          { waitedMs: CLOSE_TIMEOUT_MS },
+          'replica connections still busy at close; no longer waiting',
+        );
+      }
+      clearTimeout(patience);
     },
   };
+}
+
+function rotationSignal(): { leftRotation: Promise<void>; leave: () => void } {
+  let leave!: () => void;
+  const leftRotation = new Promise<void>((resolve) => (leave = resolve));
+  return { leftRotation, leave };
 }

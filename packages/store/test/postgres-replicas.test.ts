@@ -2,7 +2,14 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { Registry } from '@tern/telemetry';
-import { quietTelemetry, startPostgresCluster, waitFor, type PostgresCluster } from '@tern/testing';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  quietTelemetry,
+  startPostgresCluster,
+  startTcpProxy,
+  waitFor,
+  type PostgresCluster,
+} from '@tern/testing';
 import { createPostgresStore } from '../src/postgres-store';
 import type { Store } from '../src/store';
 
@@ -124,5 +131,63 @@ void describe('postgres store with a read replica', { timeout: 120_000 }, () => 
     await Promise.all(readers);
     assert.equal(failures, 0, `${failures} of ${reads + failures} reads failed`);
     assert.ok(reads > 50, `only ${reads} reads ran`);
+  });
+
+  it('does not admit a replica found far behind when the store opens', async () => {
+    const standby = new pg.Client({ connectionString: cluster.standby.url });
+    await standby.connect();
+    try {
+      await waitFor(() => onStandby(), { what: 'the replica in rotation' });
+      await standby.query('SELECT pg_wal_replay_pause()');
+      await insert(7_000);
+      await sleep(1_500); // older than maxLagMs (1 s) before the new store ever looks
+      const late = await createPostgresStore(
+        {
+          url: cluster.primary.url,
+          poolSize: 2,
+          replicas: { urls: [cluster.standby.url], maxLagMs: 1_000, checkIntervalMs: 100 },
+        },
+        quietTelemetry(),
+      );
+      try {
+        for (let i = 0; i < 10; i++) {
+          const rows = await late.reader().query('SELECT id FROM items WHERE id = 7000');
+          assert.deepEqual(rows, [{ id: 7_000 }], 'a read sees the write the paused replica lacks');
+          await sleep(50);
+        }
+      } finally {
+        await late.close();
+      }
+    } finally {
+      await standby.query('SELECT pg_wal_replay_resume()').catch(() => undefined);
+      await standby.end();
+    }
+  });
+
+  it('gives up within seconds on a replica that stops answering mid-read, and reads the primary', async () => {
+    const proxy = await startTcpProxy({ host: '127.0.0.1', port: cluster.standby.port });
+    const viaProxy = `postgres://postgres@127.0.0.1:${proxy.port}/postgres`;
+    const silent = await createPostgresStore(
+      {
+        url: cluster.primary.url,
+        poolSize: 2,
+        replicas: { urls: [viaProxy], maxLagMs: 1_000, checkIntervalMs: 100 },
+      },
+      quietTelemetry(),
+    );
+    try {
+      const standbyFlag = async () =>
+        (await silent.reader().query<{ standby: boolean }>('SELECT pg_is_in_recovery() AS standby'))[0]
+          ?.standby;
+      await waitFor(() => standbyFlag(), { what: 'the proxied replica in rotation' });
+      proxy.freeze(); // connections stay open, nothing comes back: a dropped route
+      const started = Date.now();
+      assert.equal(await standbyFlag(), false, 'the read was answered by the primary');
+      assert.ok(Date.now() - started < 10_000, `the read waited ${Date.now() - started} ms`);
+    } finally {
+      proxy.thaw();
+      await silent.close();
+      await proxy.close();
+    }
   });
 });
