@@ -275,6 +275,33 @@ export function runCacheContract(name: string, open: () => Promise<OpenedCache>)
     );
 
     await t.test(
+      'getOrLoad keeps a null for nullTtlMs, and not at all if the key was deleted during the load',
+      withCache(async (cache) => {
+        assert.equal(await cache.getOrLoad('absent', 60_000, async () => null, { nullTtlMs: 80 }), null);
+        assert.equal(await cache.get('absent'), null);
+        await sleep(200);
+        assert.equal(await cache.get('absent'), undefined, 'the null expired after nullTtlMs');
+
+        // A miss read just before a create committed: the create's delete keeps it out of the cache.
+        const source = { value: 'missing' };
+        const held = heldLoader(source);
+        const miss = cache.getOrLoad(
+          'row',
+          60_000,
+          async () => ((await held.load()) === 'missing' ? null : 'x'),
+          {
+            nullTtlMs: 5_000,
+          },
+        );
+        await held.started;
+        await cache.delete('row');
+        held.release();
+        assert.equal(await miss, null);
+        assert.equal(await cache.get('row'), undefined);
+      }),
+    );
+
+    await t.test(
       'keys with unicode, colons, spaces and glob characters are distinct and work',
       withCache(async (cache) => {
         const keys = ['user:42:profile', 'with spaces in it', 'ünïcødé 🚀 ключ', 'glob*?[x]', 'user:42'];

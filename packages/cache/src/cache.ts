@@ -1,3 +1,12 @@
+export interface LoadOptions {
+  /**
+   * How long a load resolving to `null` (a miss in the source, say) stays cached, when it should
+   * be shorter than `ttlMs`. Cached under the same guard as any value: not if the key was
+   * deleted or set while the load ran.
+   */
+  nullTtlMs?: number;
+}
+
 /** Values are JSON-serialisable; both implementations round-trip them through JSON semantics. */
 export interface Cache {
   readonly kind: 'memory' | 'redis';
@@ -15,7 +24,7 @@ export interface Cache {
    * being cached (its waiters still get it), and later callers start a fresh load rather than
    * join it. Not across instances: see the README.
    */
-  getOrLoad<T>(key: string, ttlMs: number, load: () => Promise<T>): Promise<T>;
+  getOrLoad<T>(key: string, ttlMs: number, load: () => Promise<T>, options?: LoadOptions): Promise<T>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }

@@ -1,5 +1,5 @@
 import { counter, type Telemetry } from '@tern/telemetry';
-import type { Cache } from './cache';
+import type { Cache, LoadOptions } from './cache';
 import { summarizeError } from '@tern/telemetry';
 
 /** What a cache implementation provides: raw text under a key, with expiry. */
@@ -69,8 +69,14 @@ export function createJsonCache(backend: CacheBackend, telemetry: Telemetry): Ca
     await guarded(() => backend.write(key, text, ttl));
   }
 
-  async function readThrough<T>(key: string, ttlMs: number, load: () => Promise<T>): Promise<T> {
+  async function readThrough<T>(
+    key: string,
+    ttlMs: number,
+    load: () => Promise<T>,
+    options: LoadOptions,
+  ): Promise<T> {
     const ttl = checkTtl(ttlMs);
+    const nullTtl = options.nullTtlMs === undefined ? ttl : checkTtl(options.nullTtlMs);
     let entry = generations.get(key);
     if (!entry) {
       entry = { generation: 0, loads: 0 };
@@ -99,7 +105,7 @@ export function createJsonCache(backend: CacheBackend, telemetry: Telemetry): Ca
       try {
         // No await between the generation check and issuing the write: a delete arriving later is
         // issued after it, and both backends apply a key's commands in order, so the delete wins.
-        await guarded(() => backend.write(key, text, ttl));
+        await guarded(() => backend.write(key, text, value === null ? nullTtl : ttl));
       } catch (error) {
         telemetry.log.warn(
           { cache, err: summarizeError(error) },
@@ -121,11 +127,11 @@ export function createJsonCache(backend: CacheBackend, telemetry: Telemetry): Ca
       invalidate(key);
       await guarded(() => backend.remove(key));
     },
-    getOrLoad<T>(key: string, ttlMs: number, load: () => Promise<T>): Promise<T> {
+    getOrLoad<T>(key: string, ttlMs: number, load: () => Promise<T>, options: LoadOptions = {}): Promise<T> {
       // The cache read is inside the flight too, so callers arriving while it is pending join it.
       const pending = inFlight.get(key);
       if (pending) return pending as Promise<T>;
-      const flight = readThrough(key, ttlMs, load).finally(() => {
+      const flight = readThrough(key, ttlMs, load, options).finally(() => {
         // An invalidation may have replaced this flight with a newer one, which must stay joinable.
         if (inFlight.get(key) === flight) inFlight.delete(key);
       });

@@ -32,6 +32,7 @@ const SYNC_EVERY_MS = 5_000;
 export function createCacheInvalidation(deps: ServiceDeps, registry: CollectionRegistry) {
   const consumers = new Map<string, Consumer>();
   let timer: NodeJS.Timeout | undefined;
+  let syncing: Promise<void> | undefined;
   let stopped = false;
 
   async function follow(collection: string): Promise<void> {
@@ -39,9 +40,14 @@ export function createCacheInvalidation(deps: ServiceDeps, registry: CollectionR
       `data.${collection}.changed`,
       async (message) => {
         const { id } = message.payload;
+        if (typeof id !== 'string') return;
         // The current incarnation: a copy cached under an earlier one can never be read again.
-        if (typeof id === 'string')
-          await deps.cache.delete(documentCacheKey(await registry.get(collection), id));
+        // A collection dropped since has nothing left to drop: the event is done.
+        const current = await registry.get(collection).catch((error: unknown) => {
+          if ((error as { code?: unknown }).code === 'data/collection-not-found') return undefined;
+          throw error;
+        });
+        if (current) await deps.cache.delete(documentCacheKey(current, id));
       },
       { group: GROUP, concurrency: 4 },
     );
@@ -49,18 +55,31 @@ export function createCacheInvalidation(deps: ServiceDeps, registry: CollectionR
     else consumers.set(collection, consumer);
   }
 
+  /** Follows new collections and stops following dropped ones; one run at a time. */
   async function sync(): Promise<void> {
-    for (const { name } of await registry.list()) {
+    const names = new Set((await registry.list()).map(({ name }) => name));
+    for (const name of names) {
       if (!consumers.has(name) && !stopped) await follow(name);
     }
+    for (const [name, consumer] of consumers) {
+      if (names.has(name)) continue;
+      consumers.delete(name);
+      await consumer.stop();
+    }
   }
+  const syncOnce = () => {
+    syncing ??= sync().finally(() => {
+      syncing = undefined;
+    });
+    return syncing;
+  };
 
   return {
     async start(): Promise<void> {
       if (deps.cache.kind !== 'redis') return;
-      await sync();
+      await syncOnce();
       timer = setInterval(() => {
-        sync().catch((error: unknown) =>
+        syncOnce().catch((error: unknown) =>
           deps.log.warn({ err: error }, 'could not follow change events for cache invalidation'),
         );
       }, SYNC_EVERY_MS);
@@ -69,6 +88,7 @@ export function createCacheInvalidation(deps: ServiceDeps, registry: CollectionR
     async stop(): Promise<void> {
       stopped = true;
       clearInterval(timer);
+      await syncing?.catch(() => undefined);
       await Promise.allSettled([...consumers.values()].map((consumer) => consumer.stop()));
       consumers.clear();
     },

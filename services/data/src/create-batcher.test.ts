@@ -2,8 +2,12 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createCreateBatcher, MAX_CREATE_BATCH } from './create-batcher';
 
+/** What a batch fails with: the database refusing a statement, or the connection dropping. */
+const refusedByDatabase = Object.assign(new Error('duplicate key value'), { code: '23505' });
+const connectionLost = new Error('Connection terminated unexpectedly');
+
 /** A batcher whose `one` and `many` record their calls and wait until released. */
-function recording(failMany = false) {
+function recording(manyFails?: Error) {
   const calls: string[][] = [];
   let release: () => void = () => undefined;
   let gate = new Promise<void>((resolve) => (release = resolve));
@@ -17,7 +21,7 @@ function recording(failMany = false) {
     many: async (_collection, items) => {
       calls.push(items);
       await gate;
-      if (failMany) throw new Error('batch refused');
+      if (manyFails) throw manyFails;
       return items.map((item) => `${item}!`);
     },
   });
@@ -55,7 +59,7 @@ describe('create batcher', () => {
   });
 
   it('runs each create of a failed batch alone, so only the failing one fails', async () => {
-    const { batcher, calls, open } = recording(true);
+    const { batcher, calls, open } = recording(refusedByDatabase);
     const first = batcher.create('notes', 'a');
     const results = ['b', 'bad', 'c'].map((item) => batcher.create('notes', item));
     open();
@@ -66,5 +70,18 @@ describe('create batcher', () => {
       ['fulfilled', 'rejected', 'fulfilled'],
     );
     assert.deepEqual(calls, [['a'], ['b', 'bad', 'c'], ['b'], ['bad'], ['c']]);
+  });
+
+  it('gives every create of a batch a failure that was not the database refusing it, without retrying', async () => {
+    const { batcher, calls, open } = recording(connectionLost);
+    const first = batcher.create('notes', 'a');
+    const results = ['b', 'c'].map((item) => batcher.create('notes', item));
+    open();
+    await first;
+    for (const result of await Promise.allSettled(results)) {
+      assert.equal(result.status, 'rejected');
+      assert.equal((result as PromiseRejectedResult).reason, connectionLost);
+    }
+    assert.deepEqual(calls, [['a'], ['b', 'c']]);
   });
 });

@@ -117,8 +117,9 @@ export function documentRoutes(deps: ServiceDeps, registry: CollectionRegistry):
   /**
    * A document by id through the cache. A miss is cached as `null`, briefly. Writes delete the
    * key after they commit and before they answer, so a caller never reads their own write stale.
-   * A cache miss reads a replica only if it has replayed every write this instance made; a read
-   * carrying a consistency token skips the cache and reads where that write is visible.
+   * What the cache is filled with is read on the primary: a replica's copy may be older than a
+   * write another instance already answered, and the cache is shared. A read carrying a
+   * consistency token skips the cache and reads where that write is visible.
    */
   async function cachedDocument(
     collection: Collection,
@@ -129,13 +130,14 @@ export function documentRoutes(deps: ServiceDeps, registry: CollectionRegistry):
     if (after !== undefined) {
       return whileCollectionExists(collection, documentStore.get(store.reader({ after }), name, id));
     }
-    const key = documentCacheKey(collection, id);
-    // One lookup: a cached miss comes back as `null`; a fresh miss loads as `undefined`, which
-    // getOrLoad does not cache, so it is cached here as `null` for the shorter time.
-    const loaded = await cache.getOrLoad<DocumentView | null | undefined>(key, DOCUMENT_TTL_MS, () =>
-      whileCollectionExists(collection, documentStore.get(store.reader({ ownWrites: true }), name, id)),
+    // One lookup: a cached miss comes back as `null`; a fresh miss loads as `null` too, cached for
+    // the shorter time under the same guard as a document (not if a write deleted the key meanwhile).
+    const loaded = await cache.getOrLoad<DocumentView | null>(
+      documentCacheKey(collection, id),
+      DOCUMENT_TTL_MS,
+      async () => (await whileCollectionExists(collection, documentStore.get(store, name, id))) ?? null,
+      { nullTtlMs: MISS_TTL_MS },
     );
-    if (loaded === undefined) await cache.set(key, null, MISS_TTL_MS).catch(() => undefined);
     return loaded ?? undefined;
   }
 
