@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
 import {
   deleteRedisKeys,
   startPostgresCluster,
@@ -19,19 +20,23 @@ import { NOTES_SCHEMA, startDataHost, type DataHost } from './data-host';
 void describe('data service with a read replica', { timeout: 180_000 }, () => {
   let cluster: PostgresCluster;
   let host: DataHost;
+  /** A second instance on the same primary, replica and Redis. */
+  let other: DataHost;
   let user: { id: string; token: string };
   const redisPrefix = `${uniqueName('replica')}:`;
 
   before(async () => {
     cluster = await startPostgresCluster();
-    host = await startDataHost('embedded', {
+    const env = {
       DATABASE_URL: cluster.primary.url,
       DATABASE_REPLICA_URLS: cluster.standby.url,
-      TERN_DB_REPLICA_MAX_LAG_MS: '2000',
+      TERN_DB_REPLICA_MAX_LAG_MS: '5000',
       // The whole services shape: the by-id cache in Redis with its L1.
       REDIS_URL: TEST_REDIS_URL,
       TERN_REDIS_KEY_PREFIX: redisPrefix,
-    });
+    };
+    host = await startDataHost('embedded', env);
+    other = await startDataHost('embedded', env);
     const created = await host.call('PUT', '/v1/admin/collections/notes', {
       token: host.adminKey,
       body: { schema: NOTES_SCHEMA, indexes: [{ fields: ['score'] }] },
@@ -41,6 +46,7 @@ void describe('data service with a read replica', { timeout: 180_000 }, () => {
   });
   after(async () => {
     await host?.close();
+    await other?.close();
     await cluster?.destroy();
     await deleteRedisKeys(redisPrefix);
   });
@@ -146,6 +152,29 @@ void describe('data service with a read replica', { timeout: 180_000 }, () => {
       assert.equal(answer.status, 400, `${bad}: ${answer.text}`);
       assert.match(answer.contentType, /application\/problem\+json/);
       assert.equal(answer.body.code, 'data/invalid-consistency-token');
+    }
+  });
+
+  it('never fills the shared cache from a lagging replica: the writer reads its own write', async () => {
+    const { id } = await create(8);
+    const read = (on: DataHost) => on.call('GET', `/v1/data/notes/${id}`, { token: user.token });
+    await waitFor(async () => (await read(other)).status === 200 || undefined, { what: 'the document on B' });
+    const standby = new pg.Client({ connectionString: cluster.standby.url });
+    await standby.connect();
+    try {
+      // The replica stays in rotation (under the 5 s threshold) but does not have the change.
+      await standby.query('SELECT pg_wal_replay_pause()');
+      const patched = await host.call('PATCH', `/v1/data/notes/${id}`, {
+        token: user.token,
+        body: { title: 'changed' },
+      });
+      assert.equal(patched.status, 200, patched.text);
+      await sleep(1_300); // past the writer's second drop of the key
+      assert.equal((await read(other)).body.title, 'changed', 'a cache miss on B reads the primary');
+      assert.equal((await read(host)).body.title, 'changed', 'the writer reads its own write');
+    } finally {
+      await standby.query('SELECT pg_wal_replay_resume()').catch(() => undefined);
+      await standby.end();
     }
   });
 
