@@ -74,7 +74,9 @@ export async function idempotentWrite(
   write: (tx: Queryable) => Promise<StoredResponse>,
 ): Promise<StoredResponse & { replayed: boolean; consistency?: string }> {
   if (!IDEMPOTENCY_KEY.test(request.key)) throw idempotencyErrors.invalidKey();
-  const replay = async (): Promise<(StoredResponse & { replayed: boolean; consistency?: string }) | undefined> => {
+  const replay = async (): Promise<
+    (StoredResponse & { replayed: boolean; consistency?: string }) | undefined
+  > => {
     const rows = await store.query<{ fingerprint: string; status: number; body: string; created_at: number }>(
       'SELECT fingerprint, status, body, created_at FROM tern_idempotency WHERE scope = $1 AND idem_key = $2',
       [request.scope, request.key],
