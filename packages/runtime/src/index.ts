@@ -4,6 +4,7 @@ export { createHttpApp, type HttpApp, type HttpAppOptions, type Readiness } from
 export { createInfrastructure, closeInfrastructure, type Infrastructure } from './infrastructure';
 export {
   defineRoute,
+  RawJson,
   type Access,
   type HttpMethod,
   type Identity,

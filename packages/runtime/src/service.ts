@@ -64,10 +64,19 @@ export interface RouteInput<S extends RouteSchema> {
   headers: Record<string, string | string[] | undefined>;
 }
 
+/**
+ * A JSON answer already written out, sent as is: for a handler that can assemble its answer from
+ * JSON text it holds (documents stored as JSON) without parsing and serialising it again. The
+ * text must be valid JSON of the response schema's shape; nothing checks it on the way out.
+ */
+export class RawJson {
+  constructor(readonly text: string) {}
+}
+
 type ResponseOf<S extends RouteSchema> = {
   [Status in keyof S['response'] & number]: {
     status: Status;
-    body: S['response'][Status] extends TSchema ? Static<S['response'][Status]> : never;
+    body: (S['response'][Status] extends TSchema ? Static<S['response'][Status]> : never) | RawJson;
     headers?: Record<string, string>;
   };
 }[keyof S['response'] & number];

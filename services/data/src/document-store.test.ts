@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { createStore, type Store } from '@tern/store';
 import { createTestDatabase, quietTelemetry, type TestDatabase } from '@tern/testing';
 import { createCollectionSql, createIndexSql } from './collections/collection-definition';
-import { documentStore, toView } from './document-store';
+import { documentJson, documentStore, toView } from './document-store';
 
 const row = (body: unknown) => ({
   id: 'd1',
@@ -41,6 +41,33 @@ describe('toView', () => {
       assert.equal(Object.getPrototypeOf(view), Object.prototype);
       assert.equal((view as Record<string, unknown>).polluted, undefined);
       assert.deepEqual(JSON.parse(JSON.stringify(view)).__proto__, { polluted: true });
+    }
+  });
+});
+
+describe('documentJson', () => {
+  const row = (body: string | Record<string, unknown>) => ({
+    id: 'd"1\u2028',
+    owner_id: 'u/1',
+    version: 3,
+    created_at: '2026-11-26T00:00:00.000Z',
+    updated_at: '2026-11-26T00:00:01.000Z',
+    body,
+  });
+
+  it('writes the same document toView makes, from the body text as PostgreSQL and SQLite give it', () => {
+    const bodies = [
+      '{}',
+      ' { } ',
+      '{"a": 1, "b": {"c": [1, "x", null]}, "t": "line\\n\\u0000ok ünï 🚀"}',
+      '{"__proto__": {"admin": true}, "title": "x"}',
+      '{"title":"sqlite text","n":-1.5e3}',
+    ];
+    for (const text of bodies) {
+      for (const body of [text, JSON.parse(text) as Record<string, unknown>]) {
+        const json = documentJson(row(body));
+        assert.deepEqual(JSON.parse(json), JSON.parse(JSON.stringify(toView(row(body)))), json);
+      }
     }
   });
 });

@@ -44,6 +44,22 @@ export function toView(row: Row): DocumentView {
   return view;
 }
 
+/**
+ * A document row as the JSON text of its view, without parsing the body: the body's JSON text
+ * (an object) with the system fields appended. Bodies never hold system fields (writes refuse
+ * them); were one there, the appended value would win, as in `toView`.
+ */
+export function documentJson(row: Row): string {
+  const document = row as unknown as DocumentRow;
+  const body = typeof document.body === 'string' ? document.body : JSON.stringify(document.body);
+  const system =
+    `"id":${JSON.stringify(document.id)},"ownerId":${JSON.stringify(document.owner_id)},` +
+    `"version":${Number(document.version)},"createdAt":${JSON.stringify(document.created_at)},` +
+    `"updatedAt":${JSON.stringify(document.updated_at)}`;
+  const fields = body.trim().slice(1, -1).trim();
+  return fields === '' ? `{${system}}` : `{${fields},${system}}`;
+}
+
 /** The document's own fields, without the system fields. */
 export function bodyOf(document: Record<string, unknown>): Record<string, unknown> {
   const body: Record<string, unknown> = {};

@@ -12,7 +12,7 @@ import type { Secret } from '@tern/config';
 import { runtimeErrors, TernError } from '@tern/errors';
 import type { Logger, Registry } from '@tern/telemetry';
 import type { AccessTokenVerifier } from '@tern/tokens';
-import type { Identity, RequestContext, Route } from '../service';
+import { RawJson, type Identity, type RequestContext, type Route } from '../service';
 import { createIdentityResolver } from './admin-auth';
 import { createHttpMetrics } from './http-metrics';
 import { sendProblem, toTernError } from './problem-reply';
@@ -248,6 +248,10 @@ export async function createHttpApp(options: HttpAppOptions): Promise<HttpApp> {
           return runtimeErrors.timeout(route.method === 'GET');
         });
         if (result.headers) void reply.headers(result.headers);
+        if (result.body instanceof RawJson) {
+          // fastify sends a string with a JSON content type as it is.
+          return reply.code(result.status).type('application/json; charset=utf-8').send(result.body.text);
+        }
         return reply.code(result.status).send(result.body);
       },
     });

@@ -339,7 +339,7 @@ describe('compileQuery', () => {
     });
     assert.equal(
       compiled.sql,
-      'SELECT id, owner_id, version, created_at, updated_at, body FROM data_c_notes WHERE ' +
+      'SELECT id, owner_id, version, created_at, updated_at, body::text AS body FROM data_c_notes WHERE ' +
         `((body -> 'score') > $1::jsonb AND jsonb_typeof((body -> 'score')) = 'number') AND ` +
         `(body -> 'status') = $2::jsonb AND jsonb_typeof((body -> 'score')) <> 'null' AND ` +
         `(owner_id = $3 OR (body ->> 'note') = '$1' OR "$2x" = $4) ORDER BY (body -> 'score'), id LIMIT 6`,

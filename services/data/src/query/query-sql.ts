@@ -60,7 +60,8 @@ export function compileQuery(
 
   const direction = order.descending ? ' DESC' : '';
   const sql =
-    `SELECT id, owner_id, version, created_at, updated_at, body FROM ${table}` +
+    // The body as JSON text on both: a list answer is assembled from it without parsing it.
+    `SELECT id, owner_id, version, created_at, updated_at, ${dialect === 'postgres' ? 'body::text AS body' : 'body'} FROM ${table}` +
     (predicates.length > 0 ? ` WHERE ${predicates.join(' AND ')}` : '') +
     (order.field === 'id'
       ? ` ORDER BY id${direction}`
