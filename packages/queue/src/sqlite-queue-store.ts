@@ -148,19 +148,30 @@ export function openSqliteQueueStore(file: string) {
     ),
   ];
 
-  const publish = db.transaction(
-    (topic: string, payload: string, headers: string, dedupId: string | null, now: number): PublishResult => {
-      if (dedupId !== null) {
-        const existing = findDedup.get({ dedupId });
-        if (existing && existing.published_at > now - DEDUP_WINDOW_MS)
-          return { id: existing.id, duplicate: true };
-        if (existing) expireDedup.run({ dedupId });
-      }
-      const id = dedupId ?? randomUUID();
-      const { lastInsertRowid } = insertMessage.run({ id, topic, payload, headers, dedupId, now });
-      fanOut.run({ seq: lastInsertRowid, topic, now });
-      return { id, duplicate: false };
-    },
+  const publishOne = (
+    topic: string,
+    payload: string,
+    headers: string,
+    dedupId: string | null,
+    now: number,
+  ): PublishResult => {
+    if (dedupId !== null) {
+      const existing = findDedup.get({ dedupId });
+      if (existing && existing.published_at > now - DEDUP_WINDOW_MS)
+        return { id: existing.id, duplicate: true };
+      if (existing) expireDedup.run({ dedupId });
+    }
+    const id = dedupId ?? randomUUID();
+    const { lastInsertRowid } = insertMessage.run({ id, topic, payload, headers, dedupId, now });
+    fanOut.run({ seq: lastInsertRowid, topic, now });
+    return { id, duplicate: false };
+  };
+  /** Several publishes in one transaction, in order; a dedup id repeated among them is a duplicate too. */
+  const publishMany = db.transaction(
+    (items: readonly { topic: string; prepared: PreparedPublish }[], now: number): PublishResult[] =>
+      items.map(({ topic, prepared }) =>
+        publishOne(topic, prepared.payload, JSON.stringify(prepared.headers), prepared.dedupId ?? null, now),
+      ),
   );
   const joinGroup = db.transaction((topic: string, group: string, now: number) => {
     if (insertGroup.run({ topic, group, now }).changes > 0) backfillGroup.run({ topic, group, now });
@@ -187,9 +198,9 @@ export function openSqliteQueueStore(file: string) {
 
   type Key = { topic: string; group: string; seq: number };
   return {
-    /** Commits before returning; the message survives a power loss once the WAL is synced (the caller's job). */
-    publish: (topic: string, { payload, headers, dedupId }: PreparedPublish) =>
-      publish.immediate(topic, payload, JSON.stringify(headers), dedupId ?? null, Date.now()),
+    /** Commits before returning; the messages survive a power loss once the WAL is synced (the caller's job). */
+    publishMany: (items: readonly { topic: string; prepared: PreparedPublish }[]) =>
+      publishMany.immediate(items, Date.now()),
     joinGroup: (topic: string, group: string) => joinGroup.immediate(topic, group, Date.now()),
     /** BEGIN IMMEDIATE takes the write lock first, so two processes never lease the same row at once. */
     claim: (topic: string, group: string, limit: number, ackWaitMs: number) =>

@@ -72,3 +72,35 @@ void test(
     }
   },
 );
+
+void test('publishes made in one turn share a transaction and keep every result, duplicates included', async () => {
+  const { file, remove } = tempFile();
+  const queue = await createSqliteQueue({ file }, silentTelemetry());
+  try {
+    // 300 at once, as an outbox relay publishes a batch; every tenth repeats an earlier dedup id.
+    const results = await Promise.all(
+      Array.from({ length: 300 }, (_, i) =>
+        queue.publish('batch', { i }, { dedupId: `batch:${i % 10 === 9 ? i - 1 : i}` }),
+      ),
+    );
+    assert.equal(results.filter((result) => result.duplicate).length, 30);
+    results.forEach((result, i) => {
+      assert.equal(result.id, `batch:${i % 10 === 9 ? i - 1 : i}`);
+      assert.equal(result.duplicate, i % 10 === 9);
+    });
+    const seen = new Set<unknown>();
+    const consumer = await queue.consume<{ i: number }>(
+      'batch',
+      async (message) => {
+        seen.add(message.payload.i);
+      },
+      { group: 'g', concurrency: 8 },
+    );
+    await waitFor(() => seen.size === 270, { what: 'every stored message delivered' });
+    await consumer.stop();
+    assert.ok([...seen].every((i) => (i as number) % 10 !== 9));
+  } finally {
+    await queue.close();
+    remove();
+  }
+});

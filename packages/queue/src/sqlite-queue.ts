@@ -8,6 +8,7 @@ import {
   assertTopic,
   preparePublish,
   resolveConsumeOptions,
+  type PreparedPublish,
   type ResolvedConsumeOptions,
 } from './queue-input';
 import { queueErrors } from './queue-errors';
@@ -35,6 +36,10 @@ export async function createSqliteQueue(config: SqliteQueueConfig, telemetry: Te
   // writes (claims, acks) become durable with the next fsync; one lost to a power cut only means
   // a redelivery, which at-least-once consumers tolerate.
   const walSync = createWalSync(`${config.file}-wal`, () => undefined);
+  // Publishes made in one turn of the event loop (an outbox relay's batch) share one transaction
+  // and one fsync: better-sqlite3 runs each transaction on the event loop, so one per message
+  // cost 12 % of a process's CPU under a create load.
+  const publishes = createPublishBatch(store, walSync);
   const metrics = createQueueMetrics(telemetry, 'sqlite');
   const consumers = new Set<SqliteConsumer>();
   let closed = false;
@@ -55,15 +60,7 @@ export async function createSqliteQueue(config: SqliteQueueConfig, telemetry: Te
     async publish(topic: string, payload: unknown, options: PublishOptions = {}) {
       if (closed) throw queueErrors.closed();
       const prepared = preparePublish(topic, payload, options);
-      let result: PublishResult;
-      try {
-        result = store.publish(topic, prepared);
-        await walSync.sync();
-      } catch (error) {
-        // SQLITE_BUSY past busy_timeout, a full disk: nothing was stored, and a retry may succeed.
-        // A failed fsync: the message may be stored but not durable; a retry with its dedup id is safe.
-        throw runtimeErrors.dependencyUnavailable('queue', error);
-      }
+      const result = await publishes.add({ topic, prepared });
       if (!result.duplicate) {
         metrics.published(topic);
         for (const consumer of consumers) if (consumer.topic === topic) consumer.wake();
@@ -200,4 +197,40 @@ class SqliteConsumer {
     }
     return claimed.length;
   }
+}
+
+type PendingPublish = {
+  item: { topic: string; prepared: PreparedPublish };
+  resolve: (result: PublishResult) => void;
+  reject: (error: unknown) => void;
+};
+
+/** Collects the publishes of one event-loop turn and stores them in one transaction, then one fsync. */
+function createPublishBatch(store: SqliteQueueStore, walSync: ReturnType<typeof createWalSync>) {
+  let pending: PendingPublish[] = [];
+  async function flush(batch: PendingPublish[]): Promise<void> {
+    try {
+      const results = store.publishMany(batch.map((entry) => entry.item));
+      await walSync.sync();
+      batch.forEach((entry, index) => entry.resolve(results[index] as PublishResult));
+    } catch (error) {
+      // SQLITE_BUSY past busy_timeout, a full disk: nothing was stored, and a retry may succeed.
+      // A failed fsync: the messages may be stored but not durable; a retry with a dedup id is safe.
+      const failure = runtimeErrors.dependencyUnavailable('queue', error);
+      for (const entry of batch) entry.reject(failure);
+    }
+  }
+  return {
+    add(item: PendingPublish['item']): Promise<PublishResult> {
+      return new Promise((resolve, reject) => {
+        pending.push({ item, resolve, reject });
+        if (pending.length > 1) return;
+        queueMicrotask(() => {
+          const batch = pending;
+          pending = [];
+          void flush(batch);
+        });
+      });
+    },
+  };
 }
