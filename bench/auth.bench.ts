@@ -18,7 +18,8 @@
  *   BENCH_LOGIN_SECONDS=20 BENCH_PROBE_RATE=400 npm run --workspace bench auth
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { saveResults, warnIfNoisy } from './lib/bench-process';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -31,7 +32,6 @@ import {
   lowPriorityThreads,
   metric,
   metricSum,
-  ROOT,
   scrapeMetrics,
   startTern,
   stopTern,
@@ -451,36 +451,22 @@ async function main(): Promise<void> {
   console.log('\nSummary');
   console.table(summary);
   console.log(`total ${round((performance.now() - startedAt) / 1000, 1)} s`);
-  if (worstNoise > 10) {
-    console.log(
-      `WARNING: other processes used up to ${worstNoise} % of a core during a phase; these numbers are not clean, run again on a quiet machine.`,
-    );
-  }
+  warnIfNoisy(worstNoise);
 
-  mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
-  const file = join(ROOT, 'bench/results', `auth-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  writeFileSync(
-    file,
-    JSON.stringify(
-      {
-        cores: CORES,
-        pinned: PIN,
-        argon2: { ...ARGON2, before: argon2Before, after: argon2After, soloMs, ceiling, togetherCeiling },
-        refreshTmpfs,
-        logins: { ...logins, cpuPerLogin },
-        health,
-        refresh,
-        tokens: { rates: tokenRates, noise: tokenNoise },
-        stormPinned,
-        stormAllCores,
-        summary,
-        worstNoise,
-      },
-      null,
-      2,
-    ),
-  );
-  console.log(`results: ${file}`);
+  saveResults('auth', {
+    cores: CORES,
+    pinned: PIN,
+    argon2: { ...ARGON2, before: argon2Before, after: argon2After, soloMs, ceiling, togetherCeiling },
+    refreshTmpfs,
+    logins: { ...logins, cpuPerLogin },
+    health,
+    refresh,
+    tokens: { rates: tokenRates, noise: tokenNoise },
+    stormPinned,
+    stormAllCores,
+    summary,
+    worstNoise,
+  });
 }
 
 await main();

@@ -20,12 +20,13 @@
  *   BENCH_SECONDS=10 BENCH_CONNECTIONS=64 npm run --workspace bench data
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { saveResults, warnIfNoisy } from './lib/bench-process';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { noiseSince, sampleCpu } from './auth/cpu-noise';
 import { closedLoop, type ClosedLoopResult, type StepOutcome } from './auth/http-load';
-import { ROOT, startTern, stopTern, type TernServer } from './auth/tern-server';
+import { startTern, stopTern, type TernServer } from './auth/tern-server';
 import { cannonLoop } from './data/cannon-loop';
 import { postgresCpuMs, processCpuMs } from './data/process-cpu';
 import type { ProbeRequest, ProbeResult } from './lib/rate-probe';
@@ -327,30 +328,16 @@ async function main(): Promise<void> {
       `other processes (PostgreSQL excluded): up to ${worstOthers} % of a core in a closed-loop phase; hypervisor steal up to ${worstSteal} %`,
     );
     console.log(`total ${round((performance.now() - startedAt) / 1000, 1)} s`);
-    if (worstOthers > 10) {
-      console.log(
-        `WARNING: other processes used up to ${worstOthers} % of a core during a phase; these numbers are not clean, run again on a quiet machine.`,
-      );
-    }
-    mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
-    const file = join(ROOT, 'bench/results', `data-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-    writeFileSync(
-      file,
-      JSON.stringify(
-        {
-          cores: CORES,
-          pinned: PIN,
-          connections: CONNECTIONS,
-          seconds: SECONDS,
-          docs: DOCS,
-          closedResults,
-          rateResults,
-        },
-        null,
-        2,
-      ),
-    );
-    console.log(`results: ${file}`);
+    warnIfNoisy(worstOthers);
+    saveResults('data', {
+      cores: CORES,
+      pinned: PIN,
+      connections: CONNECTIONS,
+      seconds: SECONDS,
+      docs: DOCS,
+      closedResults,
+      rateResults,
+    });
   } finally {
     if (ternServer) await stopTern(ternServer);
     if (parseServer) await stopParse(parseServer);

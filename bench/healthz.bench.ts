@@ -7,15 +7,14 @@
  *   npm run bench                      # 10 s per target
  *   BENCH_SECONDS=30 npm run bench
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
+import { ROOT, saveResults, spawnServer } from './lib/bench-process';
 import autocannon from 'autocannon';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const PIN = hasTaskset();
@@ -37,23 +36,14 @@ function hasTaskset(): boolean {
 }
 
 async function startServer(name: string, args: string[], env: Record<string, string>): Promise<Server> {
-  const command = PIN ? 'taskset' : process.execPath;
-  const argv = PIN ? ['-c', '1', process.execPath, ...args] : args;
   const started = performance.now();
-  const child = spawn(command, argv, {
+  const { child, url } = await spawnServer({
+    name,
+    args,
+    cpus: PIN ? '1' : undefined,
     cwd: ROOT,
     env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
-      output += chunk;
-      const match = /listening on (http:\/\/\S+)/.exec(output);
-      if (match?.[1]) resolve(match[1]);
-    });
-    child.on('exit', (code) => reject(new Error(`${name} exited with ${code}: ${output}`)));
+    listening: /listening on (http:\/\/\S+)/,
   });
   // Keep draining stdout (the server logs every request there) so the pipe never blocks it.
   child.stdout?.removeAllListeners('data').resume();
@@ -132,24 +122,14 @@ async function main(): Promise<void> {
     `pinned: ${PIN ? 'server core 1, load generator core 0' : 'no (taskset missing)'}; ${CONNECTIONS} connections, ${SECONDS} s`,
   );
 
-  mkdirSync(join(ROOT, 'bench/results'), { recursive: true });
-  const file = join(ROOT, 'bench/results', `healthz-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  writeFileSync(
-    file,
-    JSON.stringify(
-      {
-        seconds: SECONDS,
-        connections: CONNECTIONS,
-        pinned: PIN,
-        rows,
-        startupMs: ternInfo.startupMs,
-        idleRss,
-      },
-      null,
-      2,
-    ),
-  );
-  console.log(`results: ${file}`);
+  saveResults('healthz', {
+    seconds: SECONDS,
+    connections: CONNECTIONS,
+    pinned: PIN,
+    rows,
+    startupMs: ternInfo.startupMs,
+    idleRss,
+  });
 }
 
 await main();

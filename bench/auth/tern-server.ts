@@ -1,11 +1,11 @@
 /** Starts and stops the all-in-one Tern (`tern start`) for the auth benchmark, optionally pinned. */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
+import { ROOT, spawnServer } from '../lib/bench-process';
 
-export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export { ROOT };
 
 export interface TernServer {
   child: ChildProcess;
@@ -25,35 +25,19 @@ export async function startTern(
   env: Record<string, string> = {},
   nodeArgs: string[] = [],
 ): Promise<TernServer> {
-  const args = [...nodeArgs, join(ROOT, 'apps/tern/bin/tern.js'), 'start', '--port', '0'];
-  const child = spawn(
-    cpus === undefined ? process.execPath : 'taskset',
-    cpus === undefined ? args : ['-c', cpus, process.execPath, ...args],
-    {
-      cwd: ROOT,
-      env: {
-        ...process.env,
-        TERN_DATA_DIR: dataDir,
-        TERN_HOST: '127.0.0.1',
-        TERN_LOG_LEVEL: 'warn',
-        ...env,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+  const { child, pid, url } = await spawnServer({
+    name: 'tern',
+    args: [...nodeArgs, join(ROOT, 'apps/tern/bin/tern.js'), 'start', '--port', '0'],
+    cpus,
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      TERN_DATA_DIR: dataDir,
+      TERN_HOST: '127.0.0.1',
+      TERN_LOG_LEVEL: 'warn',
+      ...env,
     },
-  );
-  // Should the benchmark fail half-way, no server outlives it.
-  const killOnExit = () => child.kill('SIGKILL');
-  process.on('exit', killOnExit);
-  child.on('exit', () => process.off('exit', killOnExit));
-  let output = '';
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
-      output += chunk;
-      const match = /listening on (http:\/\/\S+)/.exec(output);
-      if (match?.[1]) resolve(match[1]);
-    });
-    child.on('exit', (code) => reject(new Error(`tern exited with ${code}: ${output}`)));
+    listening: /listening on (http:\/\/\S+)/,
   });
   child.stdout?.removeAllListeners('data').resume();
   for (;;) {
@@ -61,8 +45,7 @@ export async function startTern(
     if (response?.status === 200) break;
     await sleep(5);
   }
-  // taskset execs node in place, so the child's pid is Tern's.
-  return { child, pid: child.pid ?? 0, url, cpus: cpus ?? 'all' };
+  return { child, pid, url, cpus: cpus ?? 'all' };
 }
 
 export async function stopTern(server: TernServer): Promise<void> {

@@ -1,5 +1,6 @@
 /** Databases and the Parse Server child process for the data benchmark (Tern: ../auth/tern-server). */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
+import { spawnServer } from '../lib/bench-process';
 import { fileURLToPath } from 'node:url';
 
 export const PG_HOST = process.env.BENCH_PG_HOST ?? '127.0.0.1';
@@ -37,33 +38,18 @@ export async function startParse(
   cpus: string | undefined,
 ): Promise<ParseProcess> {
   const file = fileURLToPath(new URL('./parse-child.ts', import.meta.url));
-  const args = [...process.execArgv, file];
-  const child = spawn(
-    cpus === undefined ? process.execPath : 'taskset',
-    cpus === undefined ? args : ['-c', cpus, process.execPath, ...args],
-    {
-      // No log files (./logs by default); errors reach stderr, which is passed on.
-      env: { ...process.env, BENCH_PARSE: JSON.stringify(input), PARSE_SERVER_LOGS_FOLDER: 'null' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  const killOnExit = () => child.kill('SIGKILL');
-  process.on('exit', killOnExit);
-  child.on('exit', () => process.off('exit', killOnExit));
-  let output = '';
-  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
-      output += chunk;
-      const match = /listening on (http:\/\/[^/\s]+)\/parse/.exec(output);
-      if (match?.[1]) resolve(match[1]);
-    });
-    child.on('exit', (code) => reject(new Error(`parse-server exited with ${code}: ${output}`)));
+  const { child, pid, url } = await spawnServer({
+    name: 'parse-server',
+    args: [...process.execArgv, file],
+    cpus,
+    // No log files (./logs by default); errors reach stderr, which is passed on.
+    env: { ...process.env, BENCH_PARSE: JSON.stringify(input), PARSE_SERVER_LOGS_FOLDER: 'null' },
+    listening: /listening on (http:\/\/[^/\s]+)\/parse/,
   });
   // Anything it logs from now on (errors only) goes to this process's stderr.
   child.stdout?.removeAllListeners('data').pipe(process.stderr);
   child.stderr?.removeAllListeners('data').pipe(process.stderr);
-  return { child, pid: child.pid ?? 0, url };
+  return { child, pid, url };
 }
 
 export async function stopParse(server: ParseProcess): Promise<void> {

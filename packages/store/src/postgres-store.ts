@@ -106,8 +106,6 @@ export async function createPostgresStore(config: PostgresStoreConfig, telemetry
     'Replica-eligible reads, by where they ran and why (primary: none in rotation, behind the token, or a replica failed).',
     ['target', 'reason'],
   );
-  /** The newest commit position this store has handed out a token for. */
-  let highWater = 0n;
 
   try {
     await pool.query(queryConfig('SELECT 1', [], timed));
@@ -377,7 +375,6 @@ export async function createPostgresStore(config: PostgresStoreConfig, telemetry
     async transactionWithToken(fn) {
       const { result, position } = await runTransaction(fn, replicas !== undefined);
       if (position === undefined) return { result };
-      if (position > highWater) highWater = position;
       return { result, consistency: formatConsistencyToken(position) };
     },
     async consistencyToken() {
@@ -388,8 +385,7 @@ export async function createPostgresStore(config: PostgresStoreConfig, telemetry
     reader(options = {}) {
       if (!replicas) return store;
       const set = replicas;
-      let position = options.after === undefined ? 0n : parseConsistencyToken(options.after);
-      if (position !== undefined && options.ownWrites && highWater > position) position = highWater;
+      const position = options.after === undefined ? 0n : parseConsistencyToken(options.after);
       return { query: (sql, params = []) => readOnReplica(set, position, sql, params) };
     },
     migrate(service, migrations) {

@@ -144,7 +144,7 @@ export function runStoreContract(name: string, open: () => Promise<OpenedStore>)
         assert.ok(consistency === undefined || /^[0-9A-F]+\/[0-9A-F]+$/.test(consistency));
         const later = await store.consistencyToken();
         assert.equal(later === undefined, consistency === undefined, 'both tokens or neither');
-        for (const options of [{ after: consistency }, { ownWrites: true }, {}]) {
+        for (const options of [{ after: consistency }, {}]) {
           assert.deepEqual(await store.reader(options).query('SELECT name FROM items WHERE id = $1', [7]), [
             { name: 'whisk' },
           ]);

@@ -26,8 +26,6 @@ export interface ReadOptions {
    * a token is treated as "the newest write": the primary answers.
    */
   after?: string;
-  /** The read sees every write this store instance has committed with `transactionWithToken`. */
-  ownWrites?: boolean;
 }
 
 /**

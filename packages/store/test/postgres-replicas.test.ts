@@ -74,11 +74,6 @@ void describe('postgres store with a read replica', { timeout: 120_000 }, () => 
       const rows = await store.reader({ after: token }).query('SELECT label FROM items WHERE id = $1', [id]);
       assert.deepEqual(rows, [{ label: `item ${id}` }], `read after write ${id}`);
     }
-    // ownWrites: the same guarantee for every write this store made, without a token in hand.
-    const id = 999;
-    await insert(id);
-    const rows = await store.reader({ ownWrites: true }).query('SELECT id FROM items WHERE id = $1', [id]);
-    assert.deepEqual(rows, [{ id }]);
   });
 
   it('takes a lagging replica out of rotation and puts it back when it catches up', async () => {
