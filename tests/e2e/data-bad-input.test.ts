@@ -330,6 +330,15 @@ const CASES: Case[] = [
     code: 'data/invalid-document',
   },
   {
+    name: 'refuses the client id changes, which the change feed answers for',
+    method: 'POST',
+    path: notes,
+    as: 'ann',
+    body: { title: 'x', id: 'changes' },
+    status: 400,
+    code: 'data/invalid-document',
+  },
+  {
     name: 'refuses a client id that is a number',
     method: 'POST',
     path: notes,

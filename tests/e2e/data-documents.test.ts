@@ -321,6 +321,31 @@ for (const shape of ['embedded', 'production'] as const) {
       );
     });
 
+    it('refuses an index over values too large to index with 409, every time, leaving no index behind', async () => {
+      const ann = await user();
+      const schema = { type: 'object', properties: { blob: { type: 'string' } } };
+      const define = (indexes: unknown[] = []) =>
+        call('PUT', '/v1/admin/collections/blobs', { token: adminKey, body: { schema, indexes } });
+      assert.equal((await define()).status, 201);
+      // Random, so PostgreSQL cannot compress it under the B-tree entry limit (about 2.7 KB).
+      const blob = Array.from({ length: 6_000 }, () =>
+        String.fromCharCode(33 + Math.floor(Math.random() * 90)),
+      ).join('');
+      assert.equal((await call('POST', '/v1/data/blobs', { token: ann.token, body: { blob } })).status, 201);
+      for (let attempt = 0; attempt < 2; attempt++) {
+        const refused = await define([{ fields: ['blob'] }]);
+        if (shape === 'embedded') {
+          // SQLite has no entry limit: the index is built.
+          assert.equal(refused.status, 200, refused.text);
+          return;
+        }
+        assert.equal(refused.status, 409, `attempt ${attempt}: ${refused.text}`);
+        assert.equal(refused.body.code, 'data/unindexable-values');
+      }
+      const definition = await call('GET', '/v1/admin/collections/blobs', { token: adminKey });
+      assert.deepEqual(definition.body.indexes, []);
+    });
+
     it('replays a write retried with the same Idempotency-Key, and refuses the key with another body', async () => {
       const ann = await user();
       const headers = { 'idempotency-key': uniqueName('idem') };

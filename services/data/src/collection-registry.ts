@@ -33,6 +33,17 @@ const duplicateValues = (fields: string[]) =>
     details: { fields },
   });
 
+// PostgreSQL: an index entry above the B-tree row limit (about 2.7 KB).
+const INDEX_ROW_TOO_BIG = '54000';
+const unindexableValues = (fields: string[]) =>
+  new TernError({
+    code: 'data/unindexable-values',
+    status: 409,
+    title: 'Conflict',
+    detail: `Documents hold values of (${fields.join(', ')}) too large for an index entry (about 2.7 KB); the definition is not applied.`,
+    details: { fields },
+  });
+
 export const collectionNotFound = (name: string) =>
   new TernError({
     code: 'data/collection-not-found',
@@ -125,10 +136,12 @@ export function createCollectionRegistry(store: Store) {
         try {
           await store.execute(createIndexSql(store.kind, definition.name, index));
         } catch (error) {
-          if (!isUniqueViolation(error)) throw error;
-          // A failed CONCURRENTLY build leaves an invalid index behind on PostgreSQL: remove it.
-          await store.execute(dropIndexSql(store.kind, definition.name, index));
-          throw duplicateValues(index.fields);
+          // Whatever stopped it, a failed CONCURRENTLY build leaves an invalid index behind on
+          // PostgreSQL, which the next `CREATE INDEX … IF NOT EXISTS` would take as built.
+          await store.execute(dropIndexSql(store.kind, definition.name, index)).catch(() => undefined);
+          if (isUniqueViolation(error)) throw duplicateValues(index.fields);
+          if ((error as { code?: unknown }).code === INDEX_ROW_TOO_BIG) throw unindexableValues(index.fields);
+          throw error;
         }
       }
       for (const index of drop) await store.execute(dropIndexSql(store.kind, definition.name, index));

@@ -91,42 +91,30 @@ export function parseDefinition(name: string, input: unknown): CollectionDefinit
 
 /** Longest `pattern` (or `patternProperties` key) a schema may hold. */
 const MAX_PATTERN_LENGTH = 1_000;
-// Subtrees that hold values, not schemas: a `pattern` key there is data.
-const VALUE_KEYWORDS = new Set(['const', 'enum', 'default', 'examples']);
 
 /**
- * Refuses regular expressions that backtrack catastrophically (nested quantifiers, such as
- * `(a+)+`): every write is validated against the schema, so one such `pattern` would let a single
- * crafted document hold the event loop for seconds. safe-regex2 judges star height, which catches
- * the classic cases, not every slow expression; the length cap bounds the rest.
+ * Ajv's regular-expression engine, refusing expressions that backtrack catastrophically (nested
+ * quantifiers, such as `(a+)+`): every write is validated against the schema, so one such
+ * `pattern` would let a single crafted document hold the event loop for seconds. Ajv hands it
+ * every string it compiles as a pattern (`pattern`, `patternProperties`) and nothing else, so a
+ * field or a value that merely is called `pattern` is not mistaken for one. safe-regex2 judges
+ * star height, which catches the classic cases, not every slow expression; the length cap
+ * bounds the rest.
  */
-function checkPatterns(schema: unknown): void {
-  const pending: unknown[] = [schema];
-  for (let node = pending.pop(); node !== undefined; node = pending.pop()) {
-    if (typeof node !== 'object' || node === null) continue;
-    for (const [key, value] of Object.entries(node)) {
-      if (VALUE_KEYWORDS.has(key)) continue;
-      const patterns =
-        key === 'pattern' && typeof value === 'string'
-          ? [value]
-          : key === 'patternProperties' && typeof value === 'object' && value !== null
-            ? Object.keys(value)
-            : [];
-      for (const pattern of patterns) {
-        if (pattern.length > MAX_PATTERN_LENGTH || !safeRegex(pattern)) {
-          throw collectionErrors.invalid(
-            `\`schema\` holds a regular expression that could take exponential time to match: ${pattern.slice(0, 100)}`,
-          );
-        }
-      }
-      pending.push(value);
+const guardedRegExp = Object.assign(
+  (pattern: string, flags: string): RegExp => {
+    if (pattern.length > MAX_PATTERN_LENGTH || !safeRegex(pattern)) {
+      throw collectionErrors.invalid(
+        `\`schema\` holds a regular expression that could take exponential time to match: ${pattern.slice(0, 100)}`,
+      );
     }
-  }
-}
+    return new RegExp(pattern, flags);
+  },
+  { code: 'new RegExp' },
+);
 
 /** Compiles a document schema once; refuses schemas Ajv's strict mode refuses, and remote references. */
 export function compileSchema(schema: Record<string, unknown>): ValidateFunction {
-  checkPatterns(schema);
   const ajv = addFormats.default(
     new Ajv({
       strict: true,
@@ -134,15 +122,23 @@ export function compileSchema(schema: Record<string, unknown>): ValidateFunction
       coerceTypes: false,
       useDefaults: false,
       loadSchema: undefined,
+      code: { regExp: guardedRegExp },
     }),
   );
+  let validate: ValidateFunction;
   try {
-    return ajv.compile(schema);
+    validate = ajv.compile(schema);
   } catch (error) {
+    if (error instanceof TernError) throw error;
     throw collectionErrors.invalid(
       `\`schema\` is not a valid JSON Schema: ${(error as Error).message.slice(0, 300)}`,
     );
   }
+  // An async validator answers a Promise, which every write would take for a pass.
+  if ((validate as { $async?: unknown }).$async) {
+    throw collectionErrors.invalid('`schema` must not be `$async`: documents are validated synchronously.');
+  }
+  return validate;
 }
 
 function parseIndexes(input: unknown): IndexDefinition[] {

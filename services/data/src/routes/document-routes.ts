@@ -301,6 +301,10 @@ export function documentRoutes(deps: ServiceDeps, registry: CollectionRegistry):
       ) {
         throw dataErrors.invalidDocument([{ path: '/id', message: 'must be 1–128 letters, digits, - or _' }]);
       }
+      // `GET /v1/data/:collection/changes` is the change feed: such a document could never be read.
+      if (requestedId === 'changes') {
+        throw dataErrors.invalidDocument([{ path: '/id', message: 'changes is reserved (the change feed)' }]);
+      }
       const ownerId = caller.kind === 'user' ? caller.auth.id : requestedOwner;
       if (typeof ownerId !== 'string' || ownerId.length === 0 || ownerId.length > 128) {
         throw dataErrors.invalidDocument([
