@@ -58,7 +58,7 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
         await store.transaction((tx) =>
           log.append(tx, 'orders', 'create', doc('b', new Date().toISOString())),
         );
-        const first = await log.read(store, 'orders', start, 10, undefined);
+        const first = await log.read(store, 'orders', start, 10, () => 'all');
         assert.deepEqual(
           first.items.map((item) => item.id),
           ['b'],
@@ -66,7 +66,7 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
         );
         commitA();
         await a;
-        const next = await log.read(store, 'orders', first.position, 10, undefined);
+        const next = await log.read(store, 'orders', first.position, 10, () => 'all');
         assert.deepEqual(
           next.items.map((item) => item.id),
           ['a'],
@@ -80,7 +80,7 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
             log.append(tx, 'orders', 'create', doc(id, new Date().toISOString())),
           );
         }
-        const page = await log.read(store, 'orders', start, 10, undefined);
+        const page = await log.read(store, 'orders', start, 10, () => 'all');
         assert.deepEqual(
           page.items.map((item) => item.id),
           ['a', 'b'],
@@ -101,14 +101,14 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
       let done = false;
       void writes.then(() => (done = true));
       for (let more = true; more || !done;) {
-        const page = await log.read(store, 'events', cursor, 7, undefined);
+        const page = await log.read(store, 'events', cursor, 7, () => 'all');
         seen.push(...page.items.map((item) => item.id));
         cursor = page.position;
         more = page.hasMore;
       }
       await writes;
       for (let more = true; more;) {
-        const page = await log.read(store, 'events', cursor, 7, undefined);
+        const page = await log.read(store, 'events', cursor, 7, () => 'all');
         seen.push(...page.items.map((item) => item.id));
         cursor = page.position;
         more = page.hasMore;
@@ -135,7 +135,7 @@ for (const dialect of ['sqlite', 'postgres'] as const) {
       const watermark = await log.prunedThrough(store, 'notes');
       assert.ok(watermark > 0 && watermark < head);
       assert.equal(await log.prunedThrough(store, 'tasks'), 0, 'other collections untouched');
-      const rest = await log.read(store, 'notes', watermark, 10, undefined);
+      const rest = await log.read(store, 'notes', watermark, 10, () => 'all');
       assert.deepEqual(
         rest.items.map((item) => item.id),
         ['c'],

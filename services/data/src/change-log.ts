@@ -1,5 +1,6 @@
 import type { Dialect, Queryable, Store } from '@tern/store';
 import { bodyOf, toView, type DocumentView } from './document-store';
+import type { ReadRule } from './query/compile-query';
 
 export type ChangeOp = 'create' | 'update' | 'delete';
 
@@ -186,14 +187,17 @@ export function createChangeLog(dialect: Dialect) {
       collection: string,
       since: number,
       limit: number,
-      rule: { sql: string; params: (string | number | boolean | null)[] } | undefined,
+      readRule: ReadRule,
     ): Promise<{ items: ChangeItem[]; position: number; hasMore: boolean }> {
+      // The rule's parameters follow the three bound here.
+      const rule = readRule(4);
+      if (rule === 'none') return { items: [], position: since, hasMore: false };
       const backlog = await sequence(store, collection);
       const rows = await store.query<Record<string, unknown> & { pos: number | bigint; op: ChangeOp }>(
         `SELECT pos, op, id, owner_id, version, created_at, updated_at, body FROM data_changes
-         WHERE collection = $1 AND pos > $2 ${rule ? `AND (${rule.sql})` : ''}
+         WHERE collection = $1 AND pos > $2 ${rule === 'all' ? '' : `AND (${rule.sql})`}
          ORDER BY pos LIMIT $3`,
-        [collection, since, limit + 1, ...(rule?.params ?? [])],
+        [collection, since, limit + 1, ...(rule === 'all' ? [] : rule.params)],
       );
       const page = rows.slice(0, limit);
       const items = page.map((row): ChangeItem => {

@@ -2,7 +2,7 @@ import { v7 as uuidv7 } from 'uuid';
 import { TernError } from '@tern/errors';
 import { isUniqueViolation, type Queryable, type Reader, type Row } from '@tern/store';
 import { dataErrors } from './data-errors';
-import { tableName } from './schema/field-sql';
+import { isSystemField, tableName } from './schema/field-sql';
 
 /** A document as clients see it: its fields, and the system fields Tern keeps. */
 export type DocumentView = Record<string, unknown> & {
@@ -12,8 +12,6 @@ export type DocumentView = Record<string, unknown> & {
   createdAt: string;
   updatedAt: string;
 };
-
-export const SYSTEM_KEYS = ['id', 'ownerId', 'version', 'createdAt', 'updatedAt'] as const;
 
 interface DocumentRow {
   id: string;
@@ -64,7 +62,7 @@ export function documentJson(row: Row): string {
 export function bodyOf(document: Record<string, unknown>): Record<string, unknown> {
   const body: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(document)) {
-    if (!(SYSTEM_KEYS as readonly string[]).includes(key)) body[key] = value;
+    if (!isSystemField(key)) body[key] = value;
   }
   return body;
 }

@@ -4,12 +4,12 @@ import addFormats from 'ajv-formats';
 import safeRegex from 'safe-regex2';
 import { TernError } from '@tern/errors';
 import type { Dialect } from '@tern/store';
+import type { IndexDefinition } from '../query/serving-index';
+import { OWNER_ONLY } from '../rules/compile-rule';
+import { RULE_MAX_LENGTH } from '../rules/parse-rule';
 import { COLLECTION_NAME, FIELD_NAME, fieldSql, isSystemField, tableName } from '../schema/field-sql';
 
-export interface IndexDefinition {
-  fields: string[];
-  unique: boolean;
-}
+export type { IndexDefinition };
 
 export interface RuleSources {
   read: string;
@@ -27,7 +27,6 @@ export interface CollectionDefinition {
   shardKey: string;
 }
 
-const OWNER_ONLY = 'doc.ownerId == auth.id';
 const MAX_SCHEMA_BYTES = 64 * 1024;
 const MAX_INDEXES = 32;
 const MAX_INDEX_FIELDS = 4;
@@ -185,8 +184,8 @@ function parseRules(input: unknown): RuleSources {
   }
   for (const [operation, source] of Object.entries(input)) {
     if (!(operation in rules)) throw collectionErrors.invalid(`Unknown rule \`${operation}\`.`);
-    if (typeof source !== 'string' || source.length === 0 || source.length > 2000) {
-      throw collectionErrors.invalid(`rules.${operation} must be a rule of 1–2000 characters.`);
+    if (typeof source !== 'string' || source.length === 0 || source.length > RULE_MAX_LENGTH) {
+      throw collectionErrors.invalid(`rules.${operation} must be a rule of 1–${RULE_MAX_LENGTH} characters.`);
     }
     rules[operation as keyof RuleSources] = source;
   }

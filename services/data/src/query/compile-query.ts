@@ -46,5 +46,5 @@ export {
   type RangeOperator,
   type WhereClause,
 } from './parse-query';
-export { compileQuery, type CompiledQuery } from './query-sql';
+export { compileQuery, type CompiledQuery, type ReadRule } from './query-sql';
 export { servingIndex, type IndexDefinition } from './serving-index';

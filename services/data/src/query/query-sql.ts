@@ -8,24 +8,31 @@ export interface CompiledQuery {
 }
 
 type Param = string | number | boolean | null;
+/** The read rule for one caller, its parameters numbered from `firstParam` (see compileQuery). */
+export type ReadRule = (firstParam: number) => 'all' | 'none' | { sql: string; params: Param[] };
 
 /**
  * `SELECT id, owner_id, version, created_at, updated_at, body FROM <table> WHERE <where> AND
  * <keyset> [AND <extra>] ORDER BY <field> [DESC], id [DESC] LIMIT limit+1` (one row more than the
  * page, to tell whether there is a next page).
  *
- * `extra` is the read rule, already compiled: its SQL numbers its own parameters `$1..$k` for
- * `extra.params[0..k-1]`, and compileQuery shifts them after the query's own (`$1` becomes `$n+1`
- * when the query binds n). Placeholders inside quoted literals and identifiers are left alone;
- * every `$i` must be within 1..k and every parameter used (PostgreSQL refuses unused ones).
- * `extra` undefined adds nothing; `'none'` means the rule admits no document: the query matches none.
+ * `readRule` gives the read rule for the caller as SQL whose parameters start at the number it
+ * is handed (the first after the query's own), or 'all' (no restriction), or 'none': the rule
+ * admits no document, and compileQuery answers 'none' rather than a query that matches nothing.
  */
+export function compileQuery(dialect: Dialect, collection: string, query: DocumentQuery): CompiledQuery;
 export function compileQuery(
   dialect: Dialect,
   collection: string,
   query: DocumentQuery,
-  extra?: { sql: string; params: Param[] } | 'none',
-): CompiledQuery {
+  readRule: ReadRule | undefined,
+): CompiledQuery | 'none';
+export function compileQuery(
+  dialect: Dialect,
+  collection: string,
+  query: DocumentQuery,
+  readRule?: ReadRule,
+): CompiledQuery | 'none' {
   if (!Number.isSafeInteger(query.limit) || query.limit < 1) {
     throw new RangeError(`invalid limit ${String(query.limit)}`);
   }
@@ -51,11 +58,11 @@ export function compileQuery(
     );
   }
   if (query.after) predicates.push(keysetSql(dialect, order, query.after, bindRaw));
-  if (extra === 'none') {
-    predicates.push('1 = 0');
-  } else if (extra !== undefined) {
-    predicates.push(`(${shiftPlaceholders(extra.sql, params.length, extra.params.length)})`);
-    params.push(...extra.params);
+  const rule = readRule?.(params.length + 1) ?? 'all';
+  if (rule === 'none') return 'none';
+  if (rule !== 'all') {
+    predicates.push(`(${rule.sql})`);
+    params.push(...rule.params);
   }
 
   const direction = order.descending ? ' DESC' : '';
@@ -189,36 +196,4 @@ function keysetSql(
   }
   const id = bindRaw(after.id);
   return `(${expr} ${beyond}= ${value} AND (${expr} ${beyond} ${value} OR id ${beyond} ${id}))`;
-}
-
-/** Renumbers `$1..$count` in `sql` by `offset`, leaving quoted literals and identifiers alone. */
-function shiftPlaceholders(sql: string, offset: number, count: number): string {
-  const used = new Set<number>();
-  let out = '';
-  let i = 0;
-  while (i < sql.length) {
-    const char = sql[i] as string;
-    if (char === "'" || char === '"') {
-      const end = sql.indexOf(char, i + 1);
-      if (end === -1) throw new Error('extra.sql has an unterminated quote');
-      out += sql.slice(i, end + 1);
-      i = end + 1; // a doubled quote ('') is read as two adjacent literals, which is equivalent here
-      continue;
-    }
-    const match =
-      char === '$' && !/[A-Za-z0-9_$]/.test(sql[i - 1] ?? ' ') ? /^\$(\d+)/.exec(sql.slice(i)) : null;
-    if (match) {
-      const n = Number(match[1]);
-      if (n < 1 || n > count) throw new Error(`extra.sql uses $${n} but extra.params has ${count} values`);
-      used.add(n);
-      out += `$${n + offset}`;
-      i += match[0].length;
-      continue;
-    }
-    out += char;
-    i += 1;
-  }
-  if (used.size !== count)
-    throw new Error(`extra.params has ${count} values but extra.sql uses ${used.size}`);
-  return out;
 }

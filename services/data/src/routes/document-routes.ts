@@ -20,13 +20,12 @@ import {
   documentJson,
   documentStore,
   mergePatch,
-  SYSTEM_KEYS,
   toView,
   unstorable,
   type DocumentView,
 } from '../document-store';
-import { tableName } from '../schema/field-sql';
-import { compileQuery, encodeCursor, parseQuery, servingIndex } from '../query/compile-query';
+import { isSystemField, tableName } from '../schema/field-sql';
+import { compileQuery, encodeCursor, parseQuery, servingIndex, type ReadRule } from '../query/compile-query';
 import { queryErrors } from '../query/query-errors';
 import type { RuleAuth } from '../rules/compile-rule';
 
@@ -95,7 +94,7 @@ function checkStorable(body: Record<string, unknown>): void {
 }
 
 function validate(collection: Collection, body: Record<string, unknown>): void {
-  const system = Object.keys(body).filter((key) => (SYSTEM_KEYS as readonly string[]).includes(key));
+  const system = Object.keys(body).filter(isSystemField);
   if (system.length) {
     throw dataErrors.invalidDocument(
       system.map((key) => ({ path: `/${key}`, message: 'is a system field, set by Tern' })),
@@ -160,14 +159,16 @@ export function documentRoutes(deps: ServiceDeps, registry: CollectionRegistry):
     await drop(collection, id);
     setTimeout(() => void drop(collection, id), SECOND_DROP_MS).unref();
   };
-  const counts = new Map<string, { count: number; at: number }>();
+  // Keyed by the collection itself: one dropped and created again under its name starts afresh.
+  const counts = new WeakMap<Collection, { count: number; at: number }>();
 
-  async function sizeOf(collection: string): Promise<number> {
+  /** The collection's document count, read at most every COUNT_CACHE_MS. */
+  async function sizeOf(collection: Collection): Promise<number> {
     const cached = counts.get(collection);
     if (cached && performance.now() - cached.at < COUNT_CACHE_MS) return cached.count;
     const rows = await store
       .reader()
-      .query<{ n: number | bigint }>(`SELECT COUNT(*) AS n FROM ${tableName(collection)}`);
+      .query<{ n: number | bigint }>(`SELECT COUNT(*) AS n FROM ${tableName(collection.definition.name)}`);
     const count = Number(rows[0]?.n ?? 0);
     counts.set(collection, { count, at: performance.now() });
     return count;
@@ -271,6 +272,18 @@ export function documentRoutes(deps: ServiceDeps, registry: CollectionRegistry):
       return result.map((doc) => ({ doc, consistency }));
     },
   });
+
+  /** The read rule as SQL for this caller, pushed into list and change-feed queries. */
+  const readRuleFor =
+    (collection: Collection, caller: Caller): ReadRule =>
+    (firstParam) =>
+      caller.kind === 'admin'
+        ? 'all'
+        : collection.rules.read.toSql(
+            caller.kind === 'user' ? caller.auth : undefined,
+            store.kind,
+            firstParam,
+          );
 
   const respond = (result: StoredResponse & { consistency?: string }) => {
     const body = result.body as DocumentView | { status: 'ok' };
@@ -478,17 +491,12 @@ export function documentRoutes(deps: ServiceDeps, registry: CollectionRegistry):
       }
       const since = Number(query.since);
       if (since < (await changeLog.prunedThrough(store, params.collection))) throw dataErrors.cursorExpired();
-      const rule =
-        caller.kind === 'admin'
-          ? 'all'
-          : collection.rules.read.toSql(caller.kind === 'user' ? caller.auth : undefined, store.kind, 4);
-      if (rule === 'none') return { status: 200, body: { items: [], cursor: String(since), hasMore: false } };
       const page = await changeLog.read(
         store,
         params.collection,
         since,
         query.limit ?? 100,
-        rule === 'all' ? undefined : rule,
+        readRuleFor(collection, caller),
       );
       return {
         status: 200,
@@ -528,18 +536,13 @@ export function documentRoutes(deps: ServiceDeps, registry: CollectionRegistry):
       const serving = servingIndex(parsed, [...BUILT_IN_INDEXES, ...collection.definition.indexes]);
       if (
         !serving.served &&
-        (await whileCollectionExists(collection, sizeOf(params.collection))) >
-          deps.config.data.unindexedQueryLimit
+        (await whileCollectionExists(collection, sizeOf(collection))) > deps.config.data.unindexedQueryLimit
       ) {
         throw queryErrors.unindexedQuery(params.collection, serving.suggestion);
       }
       const caller = callerOf(ctx.identity);
-      const rule =
-        caller.kind === 'admin'
-          ? 'all'
-          : collection.rules.read.toSql(caller.kind === 'user' ? caller.auth : undefined, store.kind, 1);
-      if (rule === 'none') return { status: 200, body: { items: [], nextCursor: null } };
-      const compiled = compileQuery(store.kind, params.collection, parsed, rule === 'all' ? undefined : rule);
+      const compiled = compileQuery(store.kind, params.collection, parsed, readRuleFor(collection, caller));
+      if (compiled === 'none') return { status: 200, body: { items: [], nextCursor: null } };
       const rows = await whileCollectionExists(
         collection,
         store.reader({ after }).query(compiled.sql, compiled.params),

@@ -2,7 +2,7 @@ import jsep from 'jsep';
 import { TernError } from '@tern/errors';
 import { FIELD_NAME, isSystemField } from '../schema/field-sql';
 
-const RULE_MAX_LENGTH = 2000;
+export const RULE_MAX_LENGTH = 2000;
 const RULE_MAX_DEPTH = 32;
 const RULE_MAX_LIST = 100;
 
