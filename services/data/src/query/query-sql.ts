@@ -1,5 +1,5 @@
 import type { Dialect } from '@tern/store';
-import { fieldSql, isSystemField, tableName, valueSql } from '../schema/field-sql';
+import { fieldSql, isSystemField, sqliteTypeSql, tableName, valueSql } from '../schema/field-sql';
 import type { Condition, CursorPosition, DocumentQuery, QueryValue } from './parse-query';
 
 export interface CompiledQuery {
@@ -78,14 +78,12 @@ export function compileQuery(
 }
 
 /** The JSON type check of a document field, as an SQL predicate. */
-function typeSql(dialect: Dialect, expr: string, value: QueryValue): string {
+function typeSql(dialect: Dialect, field: string, value: QueryValue): string {
   if (dialect === 'postgres') {
     const type = value === null ? 'null' : typeof value;
-    return `jsonb_typeof(${expr}) = '${type}'`;
+    return `jsonb_typeof(${fieldSql(dialect, field)}) = '${type}'`;
   }
-  // json_type takes the same arguments as fieldSql's json_extract.
-  const typeExpr = expr.replace(/^json_extract\(/, 'json_type(');
-  if (typeExpr === expr) throw new Error(`unexpected SQLite field expression ${expr}`);
+  const typeExpr = sqliteTypeSql(field);
   if (value === null) return `${typeExpr} = 'null'`;
   if (typeof value === 'string') return `${typeExpr} = 'text'`;
   if (typeof value === 'number') return `${typeExpr} IN ('integer', 'real')`;
@@ -106,8 +104,8 @@ function conditionSql(
   const equals = (value: QueryValue): string => {
     if (system || dialect === 'postgres') return `${expr} = ${bind(field, value)}`;
     // SQLite's json_extract yields NULL for JSON null, and 1/0 for true/false, as for numbers.
-    if (value === null) return `(${expr} IS NULL AND ${typeSql(dialect, expr, null)})`;
-    return `(${expr} = ${bind(field, value)} AND ${typeSql(dialect, expr, value)})`;
+    if (value === null) return `(${expr} IS NULL AND ${typeSql(dialect, field, null)})`;
+    return `(${expr} = ${bind(field, value)} AND ${typeSql(dialect, field, value)})`;
   };
 
   switch (condition.op) {
@@ -133,7 +131,7 @@ function conditionSql(
           return equals(first ?? null);
         }
         const list = values.map((value) => bind(field, value)).join(', ');
-        return `(${expr} IN (${list}) AND ${typeSql(dialect, expr, first)})`;
+        return `(${expr} IN (${list}) AND ${typeSql(dialect, field, first)})`;
       });
       return parts.length === 1 ? (parts[0] as string) : `(${parts.join(' OR ')})`;
     }
@@ -143,7 +141,7 @@ function conditionSql(
     case 'gte': {
       const sqlOp = { lt: '<', lte: '<=', gt: '>', gte: '>=' }[condition.op];
       const comparison = `${expr} ${sqlOp} ${bind(field, condition.value)}`;
-      return system ? comparison : `(${comparison} AND ${typeSql(dialect, expr, condition.value)})`;
+      return system ? comparison : `(${comparison} AND ${typeSql(dialect, field, condition.value)})`;
     }
     case 'prefix': {
       // A range over the index, [prefix, prefix with its last character incremented): exact in
@@ -151,7 +149,7 @@ function conditionSql(
       const upper = prefixUpperBound(condition.value);
       const parts = [`${expr} >= ${bind(field, condition.value)}`];
       if (upper !== undefined) parts.push(`${expr} < ${bind(field, upper)}`);
-      if (!system) parts.push(typeSql(dialect, expr, condition.value));
+      if (!system) parts.push(typeSql(dialect, field, condition.value));
       if (dialect === 'postgres') {
         // Exact under any collation too; the range above is what the index serves.
         const text = system ? expr : `(${expr} #>> '{}')`;

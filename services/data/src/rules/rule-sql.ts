@@ -1,5 +1,5 @@
 import type { Dialect } from '@tern/store';
-import { fieldSql, isSystemField, valueSql } from '../schema/field-sql';
+import { fieldSql, isSystemField, sqliteTypeSql, valueSql } from '../schema/field-sql';
 import type { CmpOp, Cond, Operand, Order, Scalar } from './parse-rule';
 import {
   isScalar,
@@ -207,13 +207,6 @@ function postgresAtomSql(atom: Atom, negated: boolean, ctx: SqlContext): string 
       return negated ? not(sql) : sql;
     }
   }
-}
-
-/** json_type of the same path fieldSql extracts: it tells JSON true/false from 1/0, and null from missing. */
-function sqliteTypeSql(field: string): string {
-  const f = fieldSql('sqlite', field);
-  if (!f.startsWith('json_extract(')) throw new Error(`unexpected SQLite field expression ${f}`);
-  return `json_type(${f.slice('json_extract('.length)}`;
 }
 
 function sqliteTypeIs(type: string, v: Scalar): string {

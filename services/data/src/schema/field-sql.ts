@@ -46,6 +46,16 @@ export function fieldSql(dialect: Dialect, field: string): string {
 }
 
 /**
+ * SQLite's `json_type` of the same path `fieldSql` extracts: it tells JSON true/false from 1/0,
+ * and null from missing, which `json_extract` cannot.
+ */
+export function sqliteTypeSql(field: string): string {
+  if (isSystemField(field)) throw new RangeError(`system field ${field} has no JSON type`);
+  if (!FIELD_NAME.test(field)) throw new RangeError(`invalid field name ${JSON.stringify(field)}`);
+  return `json_type(body, '$.${field}')`;
+}
+
+/**
  * A placeholder for a value compared with `fieldSql(dialect, field)`: on PostgreSQL a document
  * field is JSONB, so the value is bound as JSON text and cast; system fields take plain values.
  * Returns the SQL and the parameter to bind at `$index`.
