@@ -2,7 +2,7 @@ import { v7 as uuidv7 } from 'uuid';
 import { TernError } from '@tern/errors';
 import { isUniqueViolation, type Queryable, type Reader, type Row } from '@tern/store';
 import { dataErrors } from './data-errors';
-import { isSystemField, tableName } from './schema/field-sql';
+import { isSystemField, tableName, unstorableText } from './schema/field-sql';
 
 /** A document as clients see it: its fields, and the system fields Tern keeps. */
 export type DocumentView = Record<string, unknown> & {
@@ -71,7 +71,6 @@ const COLUMNS = 'id, owner_id, version, created_at, updated_at, body';
 
 /** Deepest nesting of objects and arrays in a document (SQLite's JSON functions stop at 1,000). */
 export const MAX_DOCUMENT_DEPTH = 100;
-const LONE_SURROGATE = /\p{Surrogate}/u;
 
 /**
  * Why a document body cannot be stored alike on SQLite and PostgreSQL, if it cannot: nesting
@@ -79,7 +78,7 @@ const LONE_SURROGATE = /\p{Surrogate}/u;
  * JSONB refuses), or a number out of JSON's range. Iterative, so a deeply nested body cannot exhaust the stack.
  */
 export function unstorable(body: Record<string, unknown>): { path: string; message: string } | undefined {
-  const bad = (text: string) => text.includes('\u0000') || LONE_SURROGATE.test(text);
+  const bad = (text: string) => unstorableText(text) !== undefined;
   const pending: { value: unknown; path: string; depth: number }[] = [{ value: body, path: '', depth: 1 }];
   for (let item = pending.pop(); item !== undefined; item = pending.pop()) {
     const { value, path, depth } = item;

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { FIELD_NAME, isSystemField } from '../schema/field-sql';
+import { FIELD_NAME, isInt32, isSystemField, unstorableText } from '../schema/field-sql';
 import { queryErrors } from './query-errors';
 
 export type QueryValue = string | number | boolean | null;
@@ -41,9 +41,6 @@ const isOperator = (name: string): name is Operator => (OPERATORS as readonly st
 /** Names the runtime refuses in JSON bodies, so no document can hold them. */
 const RESERVED_FIELDS = new Set(['__proto__', 'constructor']);
 const DEFAULT_ORDER = { field: 'createdAt', descending: false } as const;
-const INT32_MIN = -2_147_483_648;
-const INT32_MAX = 2_147_483_647;
-const LONE_SURROGATE = /\p{Surrogate}/u;
 /** Nesting of a cursor's sort value, as deep as a document may nest (MAX_DOCUMENT_DEPTH). */
 const MAX_SORT_VALUE_DEPTH = 100;
 
@@ -83,20 +80,13 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** Why a string cannot be stored or bound by both databases, if it cannot. */
-function badString(value: string): string | undefined {
-  if (value.includes('\u0000')) return 'contains a NUL character';
-  if (LONE_SURROGATE.test(value)) return 'contains an unpaired surrogate (not valid Unicode)';
-  return undefined;
-}
-
 function parseValue(field: string, op: Operator, raw: unknown): QueryValue {
   const at = `where.${field}.${op}`;
   if (typeof raw === 'string') {
     if (raw.length > QUERY_LIMITS.stringChars) {
       throw invalid('where', `${at}: strings are at most ${QUERY_LIMITS.stringChars} characters.`);
     }
-    const bad = badString(raw);
+    const bad = unstorableText(raw);
     if (bad) throw invalid('where', `${at}: the string ${bad}.`);
   } else if (typeof raw === 'number') {
     // JSON.parse turns 1e999 into Infinity.
@@ -107,7 +97,7 @@ function parseValue(field: string, op: Operator, raw: unknown): QueryValue {
   const value = raw === 0 ? 0 : raw; // -0 → 0
   if (isSystemField(field)) {
     if (field === 'version') {
-      if (typeof value !== 'number' || !Number.isInteger(value) || value < INT32_MIN || value > INT32_MAX) {
+      if (!isInt32(value)) {
         throw invalid('where', `${at}: version takes a 32-bit integer.`);
       }
     } else if (typeof value !== 'string') {
@@ -261,15 +251,15 @@ function parseCursor(text: string, where: WhereClause, orderBy: DocumentQuery['o
   }
   const id = payload.i;
   const sortValue = payload.v;
-  if (id === '' || badString(id) || !isValidSortValue(orderBy.field, sortValue)) throw foreign();
+  if (id === '' || unstorableText(id) || !isValidSortValue(orderBy.field, sortValue)) throw foreign();
   return { id, sortValue: sortValue as JsonValue };
 }
 
 function isValidSortValue(field: string, value: unknown): boolean {
   if (field === 'version') {
-    return typeof value === 'number' && Number.isInteger(value) && value >= INT32_MIN && value <= INT32_MAX;
+    return isInt32(value);
   }
-  if (isSystemField(field)) return typeof value === 'string' && !badString(value);
+  if (isSystemField(field)) return typeof value === 'string' && !unstorableText(value);
   if (value === null) return false;
   // Iterative, so a deeply nested forged value cannot exhaust the stack; no deeper than a stored
   // document can be (SQLite's JSON functions refuse nesting beyond 1,000 levels).
@@ -277,13 +267,13 @@ function isValidSortValue(field: string, value: unknown): boolean {
   for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
     const [item, depth] = next;
     if (typeof item === 'string') {
-      if (badString(item)) return false;
+      if (unstorableText(item)) return false;
     } else if (typeof item === 'number') {
       if (!Number.isFinite(item)) return false;
     } else if (Array.isArray(item) || isPlainObject(item)) {
       if (depth > MAX_SORT_VALUE_DEPTH) return false;
       for (const [key, child] of Object.entries(item)) {
-        if (badString(key)) return false;
+        if (unstorableText(key)) return false;
         pending.push([child, depth + 1]);
       }
     } else if (typeof item !== 'boolean' && item !== null) {

@@ -1,5 +1,5 @@
 import type { Dialect } from '@tern/store';
-import { fieldSql, isSystemField, sqliteTypeSql, valueSql } from '../schema/field-sql';
+import { fieldSql, isInt32, isSystemField, sqliteTypeSql, valueSql } from '../schema/field-sql';
 import type { CmpOp, Cond, Operand, Order, Scalar } from './parse-rule';
 import {
   isScalar,
@@ -141,12 +141,8 @@ function bindValue(ctx: SqlContext, field: string, value: Scalar): string {
   ctx.params.push(param);
   ctx.next++;
   // PostgreSQL's version is INTEGER: anything not an int4 must not be parsed as one.
-  if (ctx.dialect === 'postgres' && field === 'version' && !isInt4(value)) return `${sql}::float8`;
+  if (ctx.dialect === 'postgres' && field === 'version' && !isInt32(value)) return `${sql}::float8`;
   return sql;
-}
-
-function isInt4(value: Scalar): boolean {
-  return typeof value === 'number' && Number.isInteger(value) && value >= -2147483648 && value <= 2147483647;
 }
 
 /** NOT of a positive atom that may be NULL where it means false. */

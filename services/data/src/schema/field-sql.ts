@@ -45,6 +45,22 @@ export function fieldSql(dialect: Dialect, field: string): string {
   return dialect === 'postgres' ? `(body -> '${field}')` : `json_extract(body, '$.${field}')`;
 }
 
+const LONE_SURROGATE = /\p{Surrogate}/u;
+
+/** Why a string cannot be stored or bound alike by both databases (JSONB refuses both), if it cannot. */
+export function unstorableText(value: string): string | undefined {
+  if (value.includes('\u0000')) return 'contains a NUL character';
+  if (LONE_SURROGATE.test(value)) return 'contains an unpaired surrogate (not valid Unicode)';
+  return undefined;
+}
+
+/** Whether a value fits PostgreSQL's INTEGER (the `version` column). */
+export function isInt32(value: unknown): value is number {
+  return (
+    typeof value === 'number' && Number.isInteger(value) && value >= -2_147_483_648 && value <= 2_147_483_647
+  );
+}
+
 /**
  * SQLite's `json_type` of the same path `fieldSql` extracts: it tells JSON true/false from 1/0,
  * and null from missing, which `json_extract` cannot.
