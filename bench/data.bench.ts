@@ -56,7 +56,8 @@ const TARGETS: Record<Op, number> = { 'get warm': 10, 'get cold': 1, create: 5, 
 async function drainOutbox(database: string): Promise<number> {
   const started = performance.now();
   while (performance.now() - started < 60_000) {
-    if (Number(psql('SELECT count(*) FROM tern_outbox WHERE sent_at IS NULL', database).trim()) === 0) break;
+    if (Number(psql('SELECT count(*) FROM tern_outbox WHERE failed_at IS NULL', database).trim()) === 0)
+      break;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   return Math.round(performance.now() - started);

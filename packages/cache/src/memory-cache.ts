@@ -24,6 +24,7 @@ export function createMemoryCache(config: MemoryCacheConfig, telemetry: Telemetr
   return createJsonCache(
     {
       kind: 'memory',
+      peek: (key) => lru.get(key),
       async read(key) {
         const text = lru.get(key);
         if (text === undefined) report();

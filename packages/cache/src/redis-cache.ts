@@ -45,6 +45,7 @@ export async function createRedisCache(config: RedisCacheConfig, telemetry: Tele
   return createJsonCache(
     {
       kind: 'redis',
+      peek: (key) => near?.get(key),
       async read(key) {
         const held = near?.get(key);
         if (held !== undefined) return held;

@@ -14,8 +14,6 @@ export interface OutboxRelayOptions {
   /** A claimed row not marked sent within this time may be claimed by another relay. */
   leaseMs?: number;
   idlePollMs?: number;
-  /** Sent rows are deleted after this long. */
-  retainSentMs?: number;
 }
 
 export interface OutboxRelay {
@@ -38,7 +36,7 @@ interface ClaimedRow {
 /**
  * Publishes committed outbox rows to the queue. Several relays (one per process) may run against
  * one database: each claims a batch under a lease (on PostgreSQL with SKIP LOCKED), publishes it
- * with the event id as dedup id, and marks it sent. A crash between publish and mark only causes
+ * with the event id as dedup id, and deletes it. A crash between publish and delete only causes
  * a republish, which the queue's dedup window drops and idempotent consumers tolerate.
  */
 export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
@@ -46,7 +44,6 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   const batchSize = options.batchSize ?? 100;
   const leaseMs = options.leaseMs ?? 30_000;
   const idlePollMs = options.idlePollMs ?? 200;
-  const retainSentMs = options.retainSentMs ?? 60 * 60 * 1000;
   const log = options.telemetry.log.child({ component: 'outbox-relay' });
   const published = counter(
     options.telemetry.metrics,
@@ -68,9 +65,7 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       registers: [options.telemetry.metrics],
       async collect() {
         const rows = await store
-          .query<{ n: number | string }>(
-            'SELECT count(*) AS n FROM tern_outbox WHERE sent_at IS NULL AND failed_at IS NULL',
-          )
+          .query<{ n: number | string }>('SELECT count(*) AS n FROM tern_outbox WHERE failed_at IS NULL')
           .catch(() => []);
         this.set(Number(rows[0]?.n ?? 0));
       },
@@ -80,17 +75,16 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   let running = false;
   let loop: Promise<void> | undefined;
   const stopController = new AbortController();
-  let lastSweep = 0;
 
   const skipLocked = store.kind === 'postgres' ? 'FOR UPDATE SKIP LOCKED' : '';
-  // The ids of a JSON array bound as $3: one statement text for any number of rows.
+  // The ids of a JSON array bound as $2: one statement text for any number of rows.
   const sentIdsSql =
     store.kind === 'postgres'
-      ? 'SELECT jsonb_array_elements_text($3::jsonb)::bigint'
-      : 'SELECT value FROM json_each($3)';
+      ? 'SELECT jsonb_array_elements_text($2::jsonb)::bigint'
+      : 'SELECT value FROM json_each($2)';
   const claimSql = `UPDATE tern_outbox SET claimed_by = $1, claimed_until = $2
     WHERE id IN (SELECT id FROM tern_outbox
-                 WHERE sent_at IS NULL AND failed_at IS NULL AND (claimed_until IS NULL OR claimed_until < $3)
+                 WHERE failed_at IS NULL AND (claimed_until IS NULL OR claimed_until < $3)
                  ORDER BY id LIMIT $4 ${skipLocked})
     RETURNING id, event_id, topic, payload, headers, attempts`;
 
@@ -139,21 +133,15 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     try {
       count = await publishRows(rows, claimedAt, (id) => sent.push(id));
     } finally {
-      // One statement for the batch rather than one per row.
+      // Published rows are done with: deleted, one statement for the batch rather than one per row.
       if (sent.length > 0) {
-        await store.execute(
-          `UPDATE tern_outbox SET sent_at = $1 WHERE claimed_by = $2 AND id IN (${sentIdsSql})`,
-          [Date.now(), relayId, JSON.stringify(sent)],
-        );
+        await store.execute(`DELETE FROM tern_outbox WHERE claimed_by = $1 AND id IN (${sentIdsSql})`, [
+          relayId,
+          JSON.stringify(sent),
+        ]);
       }
     }
     published.inc(count);
-    if (Date.now() - lastSweep > 60_000) {
-      lastSweep = Date.now();
-      await store.execute('DELETE FROM tern_outbox WHERE sent_at IS NOT NULL AND sent_at < $1', [
-        Date.now() - retainSentMs,
-      ]);
-    }
     return { claimed: rows.length, published: count };
   }
 

@@ -80,12 +80,12 @@ export function runOutboxContract(name: string, open: () => Promise<OutboxFixtur
       await waitFor(
         async () => {
           const [row] = await fixture.store.query<{ n: number }>(
-            'SELECT count(*) AS n FROM tern_outbox WHERE event_id = $1 AND sent_at IS NOT NULL',
+            'SELECT count(*) AS n FROM tern_outbox WHERE event_id = $1',
             [eventId ?? ''],
           );
-          return Number(row?.n) === 1;
+          return Number(row?.n) === 0;
         },
-        { what: 'the row marked sent' },
+        { what: 'the published row deleted' },
       );
       await relay.stop();
       await consumer.stop();

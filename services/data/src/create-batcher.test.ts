@@ -7,24 +7,27 @@ const refusedByDatabase = Object.assign(new Error('duplicate key value'), { code
 const connectionLost = new Error('Connection terminated unexpectedly');
 
 /** A batcher whose `one` and `many` record their calls and wait until released. */
-function recording(manyFails?: Error) {
+function recording(manyFails?: Error, inFlight = 1) {
   const calls: string[][] = [];
   let release: () => void = () => undefined;
   let gate = new Promise<void>((resolve) => (release = resolve));
-  const batcher = createCreateBatcher<string, string>({
-    one: async (_collection, item) => {
-      calls.push([item]);
-      await gate;
-      if (item === 'bad') throw new Error('refused');
-      return `${item}!`;
+  const batcher = createCreateBatcher<string, string>(
+    {
+      one: async (_collection, item) => {
+        calls.push([item]);
+        await gate;
+        if (item === 'bad') throw new Error('refused');
+        return `${item}!`;
+      },
+      many: async (_collection, items) => {
+        calls.push(items);
+        await gate;
+        if (manyFails) throw manyFails;
+        return items.map((item) => `${item}!`);
+      },
     },
-    many: async (_collection, items) => {
-      calls.push(items);
-      await gate;
-      if (manyFails) throw manyFails;
-      return items.map((item) => `${item}!`);
-    },
-  });
+    inFlight,
+  );
   return {
     batcher,
     calls,
@@ -44,6 +47,16 @@ describe('create batcher', () => {
     open();
     assert.deepEqual(await Promise.all([first, ...rest, otherCollection]), ['a!', 'b!', 'c!', 'd!', 'x!']);
     assert.deepEqual(calls, [['a'], ['x'], ['b', 'c', 'd']]);
+  });
+
+  it('runs up to its in-flight limit of transactions at once, and batches what arrives meanwhile', async () => {
+    const { batcher, calls, open } = recording(undefined, 2);
+    const results = ['a', 'b', 'c', 'd', 'e'].map((item) => batcher.create('notes', item));
+    assert.deepEqual(calls, [['a'], ['b']], 'two lanes started at once, each alone');
+    open();
+    assert.deepEqual(await Promise.all(results), ['a!', 'b!', 'c!', 'd!', 'e!']);
+    assert.deepEqual(calls, [['a'], ['b'], ['c', 'd', 'e']]);
+    assert.deepEqual(await batcher.create('notes', 'f'), 'f!', 'the collection starts afresh once idle');
   });
 
   it('takes at most MAX_CREATE_BATCH creates per transaction', async () => {

@@ -8,62 +8,78 @@ interface Waiting<T, R> {
 }
 
 /**
- * Group commit for creates, per collection: a create that arrives while none of its collection's
- * is committing runs at once, alone; those that arrive meanwhile wait, then commit together in
- * one transaction (`many`, up to MAX_CREATE_BATCH), each getting its own answer. Under load this
- * turns a commit per document into a commit per batch. If the database refuses a batch (a unique
- * index refused one of its documents, say), each of its creates runs again alone (`one`), so an
- * error is only the failing document's, exactly as without batching; any other failure (the
- * connection, a timeout) goes to every create of the batch as it is.
+ * How many of one collection's transactions may be committing at once. With one, the instance
+ * sat idle for a third of the time under a create storm: every create waited for the batch ahead
+ * of it to make its round trips. With two, the next batch is inserting while the last commits.
  */
-export function createCreateBatcher<T, R>(run: {
-  one: (collection: string, item: T) => Promise<R>;
-  many: (collection: string, items: T[]) => Promise<R[]>;
-}) {
-  const waiting = new Map<string, Waiting<T, R>[]>();
+export const CREATE_BATCHES_IN_FLIGHT = 2;
 
-  async function drain(collection: string, queue: Waiting<T, R>[]): Promise<void> {
-    while (queue.length > 0) {
-      const batch = queue.splice(0, MAX_CREATE_BATCH);
-      if (batch.length === 1) {
-        const [alone] = batch as [Waiting<T, R>];
-        await run.one(collection, alone.item).then(alone.resolve, alone.reject);
-        continue;
-      }
-      try {
-        const results = await run.many(
-          collection,
-          batch.map((entry) => entry.item),
-        );
-        batch.forEach((entry, index) => entry.resolve(results[index] as R));
-      } catch (error) {
-        // Only the database's refusal of a statement (a unique index, say) is worth running each
-        // create alone for. A lost connection or a timeout may have struck after COMMIT, so the
-        // documents may exist: each caller gets the error (503, retryable with its
-        // Idempotency-Key), and a failing database gets no 32-fold retry storm.
-        if (!raisedByDatabase(error)) {
-          for (const entry of batch) entry.reject(error);
-          continue;
-        }
-        await Promise.all(
-          batch.map((entry) => run.one(collection, entry.item).then(entry.resolve, entry.reject)),
-        );
-      }
+/**
+ * Group commit for creates, per collection: a create that arrives while fewer than `inFlight` of
+ * its collection's transactions are running runs at once; those that arrive while all are busy
+ * wait, then commit together in one transaction (`many`, up to MAX_CREATE_BATCH), each getting its
+ * own answer. Under load this turns a commit per document into a commit per batch. If the
+ * database refuses a batch (a unique index refused one of its documents, say), each of its
+ * creates runs again alone (`one`), so an error is only the failing document's, exactly as
+ * without batching; any other failure (the connection, a timeout) goes to every create of the
+ * batch as it is.
+ */
+export function createCreateBatcher<T, R>(
+  run: {
+    one: (collection: string, item: T) => Promise<R>;
+    many: (collection: string, items: T[]) => Promise<R[]>;
+  },
+  inFlight = CREATE_BATCHES_IN_FLIGHT,
+) {
+  const collections = new Map<string, { waiting: Waiting<T, R>[]; running: number }>();
+
+  async function runBatch(collection: string, batch: Waiting<T, R>[]): Promise<void> {
+    if (batch.length === 1) {
+      const [alone] = batch as [Waiting<T, R>];
+      await run.one(collection, alone.item).then(alone.resolve, alone.reject);
+      return;
     }
-    waiting.delete(collection);
+    try {
+      const results = await run.many(
+        collection,
+        batch.map((entry) => entry.item),
+      );
+      batch.forEach((entry, index) => entry.resolve(results[index] as R));
+    } catch (error) {
+      // Only the database's refusal of a statement (a unique index, say) is worth running each
+      // create alone for. A lost connection or a timeout may have struck after COMMIT, so the
+      // documents may exist: each caller gets the error (503, retryable with its
+      // Idempotency-Key), and a failing database gets no 32-fold retry storm.
+      if (!raisedByDatabase(error)) {
+        for (const entry of batch) entry.reject(error);
+        return;
+      }
+      await Promise.all(
+        batch.map((entry) => run.one(collection, entry.item).then(entry.resolve, entry.reject)),
+      );
+    }
+  }
+
+  /** One of the collection's `inFlight` lanes: runs what waits, a batch at a time, until nothing does. */
+  async function lane(collection: string, state: { waiting: Waiting<T, R>[]; running: number }) {
+    while (state.waiting.length > 0) await runBatch(collection, state.waiting.splice(0, MAX_CREATE_BATCH));
+    state.running -= 1;
+    if (state.running === 0) collections.delete(collection);
   }
 
   return {
     create(collection: string, item: T): Promise<R> {
       return new Promise<R>((resolve, reject) => {
-        const queue = waiting.get(collection);
-        if (queue) {
-          queue.push({ item, resolve, reject });
-          return;
+        let state = collections.get(collection);
+        if (!state) {
+          state = { waiting: [], running: 0 };
+          collections.set(collection, state);
         }
-        const started: Waiting<T, R>[] = [{ item, resolve, reject }];
-        waiting.set(collection, started);
-        void drain(collection, started);
+        state.waiting.push({ item, resolve, reject });
+        if (state.running < inFlight) {
+          state.running += 1;
+          void lane(collection, state);
+        }
       });
     },
   };

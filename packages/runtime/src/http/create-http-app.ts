@@ -20,6 +20,7 @@ import { createValidatorCompiler } from './schema-validators';
 import { registerHealthRoutes, type Readiness } from './health-routes';
 import { registerContentTypes } from './content-types';
 import { answerClientError } from './client-error';
+import { lazyRequestLogger } from './lazy-request-logger';
 
 export type { Readiness } from './health-routes';
 
@@ -61,6 +62,8 @@ export async function createHttpApp(options: HttpAppOptions): Promise<HttpApp> {
   const app = Fastify({
     loggerInstance: log as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
+    childLoggerFactory: (logger, bindings, childOptions) =>
+      lazyRequestLogger(logger as Logger, bindings, childOptions),
     genReqId: (request) => {
       const incoming = request.headers['x-request-id'];
       return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
@@ -134,16 +137,19 @@ export async function createHttpApp(options: HttpAppOptions): Promise<HttpApp> {
       { method: request.method, route, status: String(reply.statusCode) },
       reply.elapsedTime / 1000,
     );
-    request.log.info(
-      {
-        method: request.method,
-        route,
-        path: request.url.split('?')[0]?.slice(0, 200),
-        status: reply.statusCode,
-        durationMs: Math.round(reply.elapsedTime * 10) / 10,
-      },
-      'request',
-    );
+    // Checked first: at the default level (warn) the line is never written, so its fields are not built.
+    if (log.isLevelEnabled('info')) {
+      request.log.info(
+        {
+          method: request.method,
+          route,
+          path: request.url.split('?')[0]?.slice(0, 200),
+          status: reply.statusCode,
+          durationMs: Math.round(reply.elapsedTime * 10) / 10,
+        },
+        'request',
+      );
+    }
     done();
   });
 
