@@ -76,17 +76,26 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   let loop: Promise<void> | undefined;
   const stopController = new AbortController();
 
-  const skipLocked = store.kind === 'postgres' ? 'FOR UPDATE SKIP LOCKED' : '';
-  // The ids of a JSON array bound as $2: one statement text for any number of rows.
-  const sentIdsSql =
-    store.kind === 'postgres'
-      ? 'SELECT jsonb_array_elements_text($2::jsonb)::bigint'
-      : 'SELECT value FROM json_each($2)';
-  const claimSql = `UPDATE tern_outbox SET claimed_by = $1, claimed_until = $2
-    WHERE id IN (SELECT id FROM tern_outbox
+  // On PostgreSQL the claimed ids are taken first (ARRAY(…) is evaluated once) and the update then
+  // looks each up by primary key, and published rows are deleted by an array of ids: written as
+  // `id IN (subquery)` the planner, estimating the table nearly empty (as it is between bursts),
+  // joined by scanning every row for each id, and under a burst's backlog the relay fell seconds
+  // behind. SQLite plans `IN (subquery)` as a lookup.
+  const pending = `SELECT id FROM tern_outbox
                  WHERE failed_at IS NULL AND (claimed_until IS NULL OR claimed_until < $3)
-                 ORDER BY id LIMIT $4 ${skipLocked})
-    RETURNING id, event_id, topic, payload, headers, attempts`;
+                 ORDER BY id LIMIT $4`;
+  const claimSql =
+    store.kind === 'postgres'
+      ? `UPDATE tern_outbox SET claimed_by = $1, claimed_until = $2
+         WHERE id = ANY(ARRAY(${pending} FOR UPDATE SKIP LOCKED))
+         RETURNING id, event_id, topic, payload, headers, attempts`
+      : `UPDATE tern_outbox SET claimed_by = $1, claimed_until = $2 WHERE id IN (${pending})
+         RETURNING id, event_id, topic, payload, headers, attempts`;
+  // The ids bound as one parameter (an array literal, a JSON array): one statement text for any number of rows.
+  const deleteSentSql =
+    store.kind === 'postgres'
+      ? 'DELETE FROM tern_outbox WHERE claimed_by = $1 AND id = ANY($2::bigint[])'
+      : 'DELETE FROM tern_outbox WHERE claimed_by = $1 AND id IN (SELECT value FROM json_each($2))';
 
   /** Hands claimed rows back in one statement, so the next cycle (of any relay) takes them. */
   async function release(rows: readonly ClaimedRow[]): Promise<void> {
@@ -135,9 +144,9 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     } finally {
       // Published rows are done with: deleted, one statement for the batch rather than one per row.
       if (sent.length > 0) {
-        await store.execute(`DELETE FROM tern_outbox WHERE claimed_by = $1 AND id IN (${sentIdsSql})`, [
+        await store.execute(deleteSentSql, [
           relayId,
-          JSON.stringify(sent),
+          store.kind === 'postgres' ? `{${sent.join(',')}}` : JSON.stringify(sent),
         ]);
       }
     }
