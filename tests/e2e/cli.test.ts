@@ -47,7 +47,7 @@ describe('the tern CLI', () => {
       queue: 'sqlite',
       rateLimit: 'memory',
     });
-    assert.deepEqual(status.migrations['tern.outbox'], [1, 2]);
+    assert.deepEqual(status.migrations['tern.outbox'], [1, 2, 3]);
     assert.deepEqual(status.migrations['tern.idempotency'], [1]);
     assert.equal((await fetch(`${tern.url}/v1/admin/system`)).status, 401);
 
