@@ -42,7 +42,7 @@ export async function spawnTern(
     );
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
       stdout.push(chunk);
-      const match = /Tern is listening on (http:\/\/\S+)/.exec(stdout.join(''));
+      const match = /Tern (?:gateway )?is listening on (http:\/\/\S+)/.exec(stdout.join(''));
       if (match?.[1]) {
         clearTimeout(timer);
         resolve(match[1]);

@@ -5,6 +5,7 @@ import { defaultCatalog } from './catalog';
 import { printAdminKey } from './commands/admin-key';
 import { printConfig } from './commands/config';
 import { printMail } from './commands/mail';
+import { gatewayCommand } from './commands/gateway';
 import { startCommand } from './commands/start';
 
 export interface CliOptions {
@@ -19,6 +20,8 @@ const USAGE = `Usage: tern <command> [options]
 Commands:
   start [--service <name>]... [--port <n>]   Serve every service (default) or only the named ones.
                                             --port 0 picks a free port and prints it.
+                                            --service gateway runs the API gateway alone, in front
+                                            of the instances TERN_GATEWAY_UPSTREAMS lists.
   admin-key                                 Print the admin key generated in the data dir.
   config                                    Print the configuration reference and the current values.
   mail [--to <address>] [--limit <n>]       Print the mail the embedded transport recorded (sign-up and
@@ -50,6 +53,13 @@ export async function runCli(argv: string[], options: CliOptions = {}): Promise<
         const overrides: { PORT?: string; TERN_SERVICES?: string } = {};
         if (parsed.port !== undefined) overrides.PORT = parsed.port;
         if (parsed.service.length) overrides.TERN_SERVICES = parsed.service.join(',');
+        if (parsed.service.includes('gateway')) {
+          if (parsed.service.length > 1) {
+            err('tern: the gateway runs in a process of its own: --service gateway alone');
+            return 2;
+          }
+          return await gatewayCommand({ config: loadConfig({ env, overrides }), out, err });
+        }
         return await startCommand({ config: loadConfig({ env, overrides }), catalog, out, err });
       }
       case 'admin-key':
@@ -66,6 +76,7 @@ export async function runCli(argv: string[], options: CliOptions = {}): Promise<
       }
       case 'services':
         for (const definition of catalog) out(definition.name);
+        out('gateway');
         return 0;
       case 'help':
       case '--help':

@@ -3,6 +3,7 @@ import type { QueueConfig } from '@tern/queue';
 import type { RateLimitConfig } from '@tern/rate-limit';
 import type { StoreConfig } from '@tern/store';
 import type { MailConfig } from '@tern/mail';
+import type { GatewayRoute } from '@tern/gateway';
 import type { LogLevel } from '@tern/telemetry';
 import type { Secret } from './secret';
 
@@ -32,6 +33,17 @@ export interface TernConfig {
   auth: AuthConfig;
   data: DataConfig;
   mail: MailConfig;
+  gateway: GatewayConfig;
+}
+
+/** The gateway process (`tern start --service gateway`). */
+export interface GatewayConfig {
+  /** Each service's instances (origins). */
+  upstreams: Record<string, string[]>;
+  /** Undefined: the routes of Tern's own services (`DEFAULT_ROUTES`). */
+  routes: readonly GatewayRoute[] | undefined;
+  upstreamTimeoutMs: number;
+  retries: number;
 }
 
 export interface DataConfig {

@@ -111,3 +111,75 @@ export function mailbox(raw: string): Parsed<string> {
     ? ok(value)
     : bad('must be a plain mail address such as no-reply@example.com');
 }
+
+/**
+ * Each service's instances: `auth=http://10.0.0.5:8080,http://10.0.0.6:8080;data=http://10.0.0.7:8080`.
+ * An instance URL is an origin (no path, query or credentials): the gateway adds the request's path.
+ */
+export function serviceInstances(raw: string): Parsed<Record<string, string[]>> {
+  const services: Record<string, string[]> = {};
+  for (const entry of raw
+    .split(';')
+    .map((part) => part.trim())
+    .filter(Boolean)) {
+    const equals = entry.indexOf('=');
+    const service = entry.slice(0, equals).trim();
+    if (equals < 1 || !/^[a-z][a-z0-9-]*$/.test(service)) {
+      return bad('must be service=URL[,URL…] entries separated by ";" (service names in lower case)');
+    }
+    const origins: string[] = [];
+    for (const item of entry
+      .slice(equals + 1)
+      .split(',')
+      .map((part) => part.trim())
+      .filter(Boolean)) {
+      let parsed: URL;
+      try {
+        parsed = new URL(item);
+      } catch {
+        return bad(`${service}: ${JSON.stringify(item.slice(0, 100))} is not a URL`);
+      }
+      if (!['http:', 'https:'].includes(parsed.protocol) || parsed.username || parsed.password) {
+        return bad(`${service}: instances must be http:// or https:// URLs without credentials`);
+      }
+      if (parsed.pathname !== '/' || parsed.search || parsed.hash) {
+        return bad(`${service}: an instance URL is an origin, without a path or query`);
+      }
+      origins.push(parsed.origin);
+    }
+    if (origins.length === 0) return bad(`${service}: no instance URL`);
+    services[service] = [...(services[service] ?? []), ...origins];
+  }
+  return ok(services);
+}
+
+/** A JSON array of `{ "prefix": "/v1/x", "service": "x", "methods"?: ["GET"] }`; checked again by the gateway. */
+export function gatewayRoutes(
+  raw: string,
+): Parsed<{ prefix: string; service: string; methods?: string[] }[]> {
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    return bad('must be a JSON array of {"prefix", "service", "methods"?} objects');
+  }
+  if (!Array.isArray(value) || value.length === 0) return bad('must be a non-empty JSON array');
+  const routes: { prefix: string; service: string; methods?: string[] }[] = [];
+  for (const [index, item] of value.entries()) {
+    const route = item as { prefix?: unknown; service?: unknown; methods?: unknown };
+    const methods = route.methods;
+    if (
+      typeof route.prefix !== 'string' ||
+      typeof route.service !== 'string' ||
+      (methods !== undefined && (!Array.isArray(methods) || methods.some((m) => typeof m !== 'string')))
+    ) {
+      return bad(`route ${index + 1} must have a string prefix and service, and methods a list of strings`);
+    }
+    routes.push({
+      prefix: route.prefix,
+      service: route.service,
+      ...(methods ? { methods: methods as string[] } : {}),
+    });
+  }
+  return ok(routes);
+}

@@ -209,4 +209,46 @@ describe('loadConfig', () => {
     assert.equal(config.port, 0);
     assert.deepEqual(config.services, ['system']);
   });
+  it("reads the gateway's instances and routes, and refuses malformed ones naming the key", () => {
+    const config = loadConfig({
+      env: {
+        TERN_GATEWAY_UPSTREAMS:
+          ' auth=http://10.0.0.5:8080/, http://10.0.0.6:8080 ; data=https://data.internal',
+        TERN_GATEWAY_ROUTES: '[{"prefix": "/v1/data", "service": "data", "methods": ["GET"]}]',
+        TERN_GATEWAY_TIMEOUT_MS: '5000',
+        TERN_GATEWAY_RETRIES: '1',
+      },
+      cwd,
+    });
+    assert.deepEqual(config.gateway, {
+      upstreams: {
+        auth: ['http://10.0.0.5:8080', 'http://10.0.0.6:8080'],
+        data: ['https://data.internal'],
+      },
+      routes: [{ prefix: '/v1/data', service: 'data', methods: ['GET'] }],
+      upstreamTimeoutMs: 5000,
+      retries: 1,
+    });
+    assert.equal(loadConfig({ env: {}, cwd }).gateway.routes, undefined, "undefined: Tern's own routes");
+    for (const [key, value] of [
+      ['TERN_GATEWAY_UPSTREAMS', 'auth'],
+      ['TERN_GATEWAY_UPSTREAMS', 'Auth=http://a:1'],
+      ['TERN_GATEWAY_UPSTREAMS', 'auth=ftp://a:1'],
+      ['TERN_GATEWAY_UPSTREAMS', 'auth=http://user:secret@a:1'],
+      ['TERN_GATEWAY_UPSTREAMS', 'auth=http://a:1/v1'],
+      ['TERN_GATEWAY_UPSTREAMS', 'auth='],
+      ['TERN_GATEWAY_ROUTES', '{"prefix": "/v1"}'],
+      ['TERN_GATEWAY_ROUTES', '[]'],
+      ['TERN_GATEWAY_ROUTES', '[{"prefix": 1, "service": "data"}]'],
+      ['TERN_GATEWAY_ROUTES', 'not json'],
+      ['TERN_GATEWAY_RETRIES', '9'],
+    ] as const) {
+      assert.throws(
+        () => loadConfig({ env: { [key]: value }, cwd }),
+        (error: unknown) =>
+          error instanceof ConfigError && error.message.includes(key) && !error.message.includes('secret@'),
+        `${key}=${value}`,
+      );
+    }
+  });
 });

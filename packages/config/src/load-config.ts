@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import type { LogLevel } from '@tern/telemetry';
 import type { TernConfig } from './config';
 import {
+  gatewayRoutes,
   identifiers,
   integer,
   list,
@@ -13,6 +14,7 @@ import {
   opaqueSecret,
   prefix,
   secret,
+  serviceInstances,
   url,
   urls,
   type ConfigKey,
@@ -90,6 +92,32 @@ export const CONFIG_KEYS = {
     description: 'Comma-separated services to host in this process.',
     defaultText: 'all',
     parse: list,
+  },
+  TERN_GATEWAY_UPSTREAMS: {
+    name: 'TERN_GATEWAY_UPSTREAMS',
+    description:
+      "Gateway: each service's instances, `auth=http://host:port,http://host:port;data=http://host:port`.",
+    parse: serviceInstances,
+  },
+  TERN_GATEWAY_ROUTES: {
+    name: 'TERN_GATEWAY_ROUTES',
+    description:
+      'Gateway: route table as JSON, `[{"prefix": "/v1/data", "service": "data", "methods"?: ["GET"]}]`; longest prefix wins.',
+    defaultText: "the routes of Tern's services",
+    parse: gatewayRoutes,
+  },
+  TERN_GATEWAY_TIMEOUT_MS: {
+    name: 'TERN_GATEWAY_TIMEOUT_MS',
+    description: 'Gateway: how long an instance may take to start answering, and to pause within an answer.',
+    defaultText: '30000',
+    parse: integer(100, 600_000),
+  },
+  TERN_GATEWAY_RETRIES: {
+    name: 'TERN_GATEWAY_RETRIES',
+    description:
+      'Gateway: further instances an idempotent request is tried on after a connection failure or a 503.',
+    defaultText: '2',
+    parse: integer(0, 5),
   },
   DATABASE_URL: {
     name: 'DATABASE_URL',
@@ -412,6 +440,12 @@ export function loadConfig(options: LoadConfigOptions): TernConfig {
     data: {
       unindexedQueryLimit: get('TERN_DATA_UNINDEXED_QUERY_LIMIT') ?? 1_000,
       changesRetentionDays: get('TERN_DATA_CHANGES_RETENTION_DAYS') ?? 30,
+    },
+    gateway: {
+      upstreams: get('TERN_GATEWAY_UPSTREAMS') ?? {},
+      routes: get('TERN_GATEWAY_ROUTES'),
+      upstreamTimeoutMs: get('TERN_GATEWAY_TIMEOUT_MS') ?? 30_000,
+      retries: get('TERN_GATEWAY_RETRIES') ?? 2,
     },
     mail: mailUrl
       ? { kind: 'smtp', url: mailUrl, from: mailFrom }

@@ -1,3 +1,4 @@
 export { TernError, isTernError, type TernErrorOptions } from './tern-error';
 export { runtimeErrors } from './catalog';
 export { toProblem, problemType, PROBLEM_CONTENT_TYPE, type Problem } from './problem';
+export { answerClientError } from './client-error';

@@ -9,7 +9,7 @@ import FindMyWay, { type HTTPMethod } from 'find-my-way';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { Secret } from '@tern/config';
-import { runtimeErrors, TernError } from '@tern/errors';
+import { answerClientError, runtimeErrors, TernError } from '@tern/errors';
 import type { Logger, Registry } from '@tern/telemetry';
 import type { AccessTokenVerifier } from '@tern/tokens';
 import { RawJson, type Identity, type RequestContext, type Route } from '../service';
@@ -19,7 +19,6 @@ import { sendProblem, toTernError } from './problem-reply';
 import { createValidatorCompiler } from './schema-validators';
 import { registerHealthRoutes, type Readiness } from './health-routes';
 import { registerContentTypes } from './content-types';
-import { answerClientError } from './client-error';
 import { lazyRequestLogger } from './lazy-request-logger';
 
 export type { Readiness } from './health-routes';

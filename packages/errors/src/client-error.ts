@@ -1,9 +1,10 @@
 import type { Socket } from 'node:net';
-import { problemType, PROBLEM_CONTENT_TYPE } from '@tern/errors';
+import { problemType, PROBLEM_CONTENT_TYPE } from './problem';
 
 /**
  * Requests Node's HTTP parser rejects (oversized headers, a malformed request line) never reach
- * Fastify; they still get a problem+json answer instead of a bare status line.
+ * the application (Fastify, the gateway); they still get a problem+json answer instead of a bare
+ * status line. For an `http.Server`'s `clientError` event.
  */
 export function answerClientError(error: Error & { code?: string }, socket: Socket): void {
   if (!socket.writable) {

@@ -1,0 +1,427 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { pipeline } from 'node:stream/promises';
+import {
+  answerClientError,
+  isTernError,
+  PROBLEM_CONTENT_TYPE,
+  runtimeErrors,
+  toProblem,
+  type TernError,
+} from '@tern/errors';
+import { counter, gauge, Gauge, histogram, type Logger, type Registry } from '@tern/telemetry';
+import { gatewayErrors } from './gateway-errors';
+import { createHealthChecker, DEFAULT_HEALTH_CHECK, type HealthCheckPolicy } from './health-checker';
+import { clientHeaders, isCleanPath, requestIdOf, traceparentFor, upstreamHeaders } from './forwarding';
+import { createRouteTable, type GatewayRoute } from './route-table';
+import {
+  DEFAULT_OUTLIER_POLICY,
+  pickInstance,
+  UpstreamInstance,
+  type FailureKind,
+  type OutlierPolicy,
+} from './upstream-instance';
+
+export interface GatewayOptions {
+  log: Logger;
+  metrics: Registry;
+  routes: readonly GatewayRoute[];
+  /** Each service's instances, as origins (`http://10.0.0.5:8080`). */
+  upstreams: Readonly<Record<string, readonly string[]>>;
+  /** Time for an upstream to start answering (headers), and the longest pause within its body. */
+  upstreamTimeoutMs: number;
+  /** Further instances an idempotent request may be tried on after a connection failure or a 503. */
+  retries: number;
+  bodyLimitBytes: number;
+  /** Request bodies up to this size of retryable writes (with an Idempotency-Key) are held, so they can be sent again. */
+  retryBodyLimitBytes?: number;
+  maxPathLength?: number;
+  outlier?: Partial<OutlierPolicy>;
+  healthCheck?: Partial<HealthCheckPolicy>;
+  /** A slow client gets this long to send its whole request. */
+  clientTimeoutMs?: number;
+}
+
+export interface Gateway {
+  server: Server;
+  /** Starts listening; resolves to the gateway's URL. */
+  listen(port: number, host: string): Promise<string>;
+  /** New requests get 503 from now on; in-flight ones finish, then connections and pools close. */
+  stop(timeoutMs?: number): Promise<void>;
+  /** Checks every instance's health now (tests and start-up). */
+  checkHealth(): Promise<void>;
+  /** The instances of a service, for the admin API and tests. */
+  instances(service: string): readonly UpstreamInstance[];
+}
+
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS']);
+/** undici error codes that mean the request never got an answer over a working connection. */
+const CONNECT_ERRORS = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EPIPE',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CLOSED',
+]);
+
+function errorCode(error: unknown): string | undefined {
+  const { code, cause } = (error ?? {}) as { code?: unknown; cause?: { code?: unknown } };
+  if (typeof code === 'string' && code !== 'UND_ERR_SOCKET') return code;
+  if (typeof cause?.code === 'string') return cause.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/**
+ * The API gateway: one front door in front of every service's instances. Per request: a request
+ * id and trace context, a clean-path check, the route table, an instance picked by power of two
+ * choices among the healthy ones, the request streamed to it over a keep-alive pool, the answer
+ * streamed back. An idempotent request (GET, HEAD, OPTIONS, or a write with an Idempotency-Key
+ * whose body the gateway could hold) that finds its instance unreachable, or answered 503, is
+ * tried on another. Written on `node:http` and undici directly rather than a framework: this is
+ * the hot path every request of the services shape takes (see bench/README.md).
+ */
+export function createGateway(options: GatewayOptions): Gateway {
+  const { log } = options;
+  const routes = createRouteTable(options.routes);
+  const outlier = { ...DEFAULT_OUTLIER_POLICY, ...options.outlier };
+  const maxPathLength = options.maxPathLength ?? 2048;
+  const retryBodyLimit = options.retryBodyLimitBytes ?? 64 * 1024;
+
+  const requests = counter(
+    options.metrics,
+    'tern_gateway_requests_total',
+    'Requests answered by the gateway.',
+    ['service', 'status'],
+  );
+  const upstreamDuration = histogram(
+    options.metrics,
+    'tern_gateway_upstream_duration_seconds',
+    'Time until an upstream instance answered with headers.',
+    ['service', 'instance'],
+  );
+  const upstreamErrors = counter(
+    options.metrics,
+    'tern_gateway_upstream_errors_total',
+    'Requests to an upstream instance that failed: connect, timeout or server-error (5xx).',
+    ['service', 'instance', 'kind'],
+  );
+  const ejections = counter(
+    options.metrics,
+    'tern_gateway_upstream_ejections_total',
+    'Times an upstream instance was taken out of rotation by outlier detection.',
+    ['service', 'instance'],
+  );
+  const retries = counter(
+    options.metrics,
+    'tern_gateway_retries_total',
+    'Requests tried on another instance.',
+    ['service'],
+  );
+  const inFlight = gauge(options.metrics, 'tern_gateway_requests_in_flight', 'Requests being proxied.', []);
+
+  const onEject = (instance: UpstreamInstance, forMs: number) => {
+    ejections.inc({ service: instance.service, instance: instance.origin });
+    log.warn({ service: instance.service, instance: instance.origin, forMs }, 'upstream instance ejected');
+  };
+  const services = new Map<string, UpstreamInstance[]>();
+  for (const [service, origins] of Object.entries(options.upstreams)) {
+    services.set(
+      service,
+      origins.map((origin) => new UpstreamInstance(service, origin, outlier, onEject)),
+    );
+  }
+  for (const service of routes.services()) {
+    if (!services.has(service)) log.warn({ service }, 'a route names a service with no instances configured');
+  }
+  const health = createHealthChecker(
+    { ...DEFAULT_HEALTH_CHECK, ...options.healthCheck },
+    (instance, healthy) => {
+      log[healthy ? 'info' : 'warn'](
+        { service: instance.service, instance: instance.origin },
+        healthy ? 'upstream instance healthy' : 'upstream instance failed its health checks',
+      );
+    },
+  );
+  for (const instances of services.values()) for (const instance of instances) health.watch(instance);
+
+  if (!options.metrics.getSingleMetric('tern_gateway_upstream_available')) {
+    new Gauge({
+      name: 'tern_gateway_upstream_available',
+      help: 'Upstream instances taking traffic (1) or not: ejected, failing health checks or draining (0).',
+      labelNames: ['service', 'instance'],
+      registers: [options.metrics],
+      collect() {
+        const now = Date.now();
+        for (const instances of services.values()) {
+          for (const instance of instances) {
+            this.set(
+              { service: instance.service, instance: instance.origin },
+              instance.available(now) ? 1 : 0,
+            );
+          }
+        }
+      },
+    });
+  }
+
+  let shuttingDown = false;
+  let active = 0;
+  let idle: (() => void) | undefined;
+
+  function sendProblem(response: ServerResponse, error: TernError, requestId: string, path: string): void {
+    if (response.headersSent) {
+      response.destroy();
+      return;
+    }
+    const body = JSON.stringify(toProblem(error, { instance: path.slice(0, 256), requestId }));
+    response.writeHead(error.status, {
+      ...error.headers,
+      'content-type': PROBLEM_CONTENT_TYPE,
+      'content-length': Buffer.byteLength(body),
+      'x-request-id': requestId,
+    });
+    response.end(body);
+  }
+
+  function answerOwn(path: string, response: ServerResponse, requestId: string): boolean {
+    if (path === '/healthz') {
+      response.writeHead(200, { 'content-type': 'application/json', 'x-request-id': requestId });
+      response.end('{"status":"ok"}');
+      return true;
+    }
+    if (path === '/readyz') {
+      const now = Date.now();
+      const upstreams = Object.fromEntries(
+        [...services].map(([service, instances]) => [
+          service,
+          { instances: instances.length, available: instances.filter((i) => i.available(now)).length },
+        ]),
+      );
+      // The gateway is ready while it serves; an upstream without instances is reported, not
+      // fatal: pulling every gateway out of rotation would take the healthy services down too.
+      const status = shuttingDown ? 503 : 200;
+      response.writeHead(status, { 'content-type': 'application/json', 'x-request-id': requestId });
+      response.end(JSON.stringify({ status: shuttingDown ? 'shutting-down' : 'ready', upstreams }));
+      return true;
+    }
+    if (path === '/metrics') {
+      void options.metrics.metrics().then((text) => {
+        response.writeHead(200, { 'content-type': options.metrics.contentType });
+        response.end(text);
+      });
+      return true;
+    }
+    return false;
+  }
+
+  /** The request body as sent upstream: streamed within the limit, or held when it may be sent twice. */
+  async function bodyOf(
+    request: IncomingMessage,
+    mayRetry: boolean,
+  ): Promise<{ body: Buffer | AsyncIterable<Buffer> | undefined; retryable: boolean }> {
+    const length = request.headers['content-length'];
+    const chunked = request.headers['transfer-encoding'] !== undefined;
+    const declared = length === undefined ? undefined : Number(length);
+    if (!chunked && (declared === undefined || declared === 0))
+      return { body: undefined, retryable: mayRetry };
+    if (declared !== undefined && declared > options.bodyLimitBytes) {
+      throw runtimeErrors.bodyTooLarge(options.bodyLimitBytes);
+    }
+    if (mayRetry && declared !== undefined && declared <= retryBodyLimit) {
+      const chunks: Buffer[] = [];
+      for await (const chunk of request) chunks.push(chunk as Buffer);
+      return { body: Buffer.concat(chunks), retryable: true };
+    }
+    const limit = options.bodyLimitBytes;
+    async function* limited(): AsyncIterable<Buffer> {
+      let seen = 0;
+      for await (const chunk of request) {
+        seen += (chunk as Buffer).length;
+        if (seen > limit) throw runtimeErrors.bodyTooLarge(limit);
+        yield chunk as Buffer;
+      }
+    }
+    return { body: limited(), retryable: false };
+  }
+
+  async function proxy(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const requestId = requestIdOf(request.headers);
+    const url = request.url ?? '/';
+    const query = url.indexOf('?');
+    const path = query === -1 ? url : url.slice(0, query);
+    const method = request.method ?? 'GET';
+    let service = 'unmatched';
+    const finish = (status: number) => requests.inc({ service, status: String(status) });
+    try {
+      if (answerOwn(path, response, requestId)) return;
+      if (shuttingDown) throw gatewayErrors.shuttingDown();
+      if (!isCleanPath(path, maxPathLength)) throw gatewayErrors.badPath();
+      const route = routes.match(method, path);
+      if (!route) throw gatewayErrors.routeNotFound();
+      service = route.service;
+      const instances = services.get(service) ?? [];
+      const mayRetry =
+        IDEMPOTENT.has(method) || (request.headers['idempotency-key'] !== undefined && options.retries > 0);
+      const { body, retryable } = await bodyOf(request, mayRetry);
+      const headers = upstreamHeaders(request, requestId, traceparentFor(request.headers));
+      const abort = new AbortController();
+      response.once('close', () => {
+        if (!response.writableFinished) abort.abort();
+      });
+      const tried = new Set<UpstreamInstance>();
+      for (let attempt = 0; ; attempt++) {
+        const instance = pickInstance(instances, Date.now(), tried);
+        if (!instance) throw gatewayErrors.noUpstream(service);
+        tried.add(instance);
+        const canRetry = retryable && attempt < options.retries;
+        const outcome = await forward(
+          instance,
+          { method, url, headers, body, signal: abort.signal },
+          canRetry,
+        );
+        if (outcome === 'retry') {
+          retries.inc({ service });
+          continue;
+        }
+        if (outcome instanceof Error) throw outcome;
+        finish(outcome);
+        return;
+      }
+    } catch (error) {
+      if (response.destroyed) return;
+      const ternError = isTernError(error) ? error : gatewayErrors.upstreamUnreachable(service);
+      if (!isTernError(error)) log.error({ err: error, requestId, service }, 'gateway request failed');
+      sendProblem(response, ternError, requestId, path);
+      finish(ternError.status);
+    }
+
+    /**
+     * Sends the request to one instance and streams its answer back. Resolves to the status sent,
+     * `'retry'` when another instance may take it, or the error to answer with.
+     */
+    async function forward(
+      instance: UpstreamInstance,
+      outgoing: {
+        method: string;
+        url: string;
+        headers: Record<string, string | string[]>;
+        body: Buffer | AsyncIterable<Buffer> | undefined;
+        signal: AbortSignal;
+      },
+      canRetry: boolean,
+    ): Promise<number | 'retry' | TernError> {
+      const labels = { service, instance: instance.origin };
+      const failed = (kind: FailureKind) => {
+        upstreamErrors.inc({ ...labels, kind });
+        instance.recordFailure(kind, Date.now());
+      };
+      instance.outstanding += 1;
+      const started = performance.now();
+      try {
+        const upstream = await instance.pool.request({
+          method: outgoing.method as 'GET',
+          path: outgoing.url,
+          headers: outgoing.headers,
+          body: outgoing.body as Buffer,
+          signal: outgoing.signal,
+          headersTimeout: options.upstreamTimeoutMs,
+          bodyTimeout: options.upstreamTimeoutMs,
+        });
+        upstreamDuration.observe(labels, (performance.now() - started) / 1000);
+        if (upstream.statusCode >= 500) failed('server-error');
+        else instance.recordSuccess();
+        if (upstream.statusCode === 503 && canRetry) {
+          await upstream.body.dump().catch(() => undefined);
+          return 'retry';
+        }
+        response.writeHead(upstream.statusCode, clientHeaders(upstream.headers, requestId));
+        try {
+          await pipeline(upstream.body, response);
+        } catch (error) {
+          // The answer broke off half-way (the instance died, or the client left): nothing more
+          // can be said on this response.
+          if (!outgoing.signal.aborted) {
+            log.warn({ err: error, requestId, ...labels }, 'upstream answer broke off');
+            response.destroy();
+          }
+        }
+        return upstream.statusCode;
+      } catch (error) {
+        if (isTernError(error)) return error;
+        if (outgoing.signal.aborted) return gatewayErrors.upstreamUnreachable(service);
+        const code = errorCode(error);
+        if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
+          failed('timeout');
+          return gatewayErrors.upstreamTimeout(service, options.upstreamTimeoutMs);
+        }
+        if (code !== undefined && CONNECT_ERRORS.has(code)) {
+          failed('connect');
+          if (canRetry) return 'retry';
+          return gatewayErrors.upstreamUnreachable(service);
+        }
+        failed('connect');
+        log.warn({ err: error, requestId, ...labels }, 'upstream request failed');
+        return gatewayErrors.upstreamUnreachable(service);
+      } finally {
+        instance.outstanding -= 1;
+      }
+    }
+  }
+
+  const server = createServer(
+    {
+      requestTimeout: options.clientTimeoutMs ?? 60_000,
+      headersTimeout: Math.min(options.clientTimeoutMs ?? 60_000, 20_000),
+      keepAliveTimeout: 72_000,
+      maxHeaderSize: 16 * 1024,
+    },
+    (request, response) => {
+      active += 1;
+      inFlight.inc();
+      void proxy(request, response).finally(() => {
+        active -= 1;
+        inFlight.dec();
+        if (active === 0) idle?.();
+      });
+    },
+  );
+  server.on('clientError', answerClientError);
+
+  return {
+    server,
+    async listen(port, host) {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+      const address = server.address() as AddressInfo;
+      const shown = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+      return `http://${shown}:${address.port}`;
+    },
+    async stop(timeoutMs = 10_000) {
+      shuttingDown = true;
+      health.stop();
+      const drained = new Promise<void>((resolve) => {
+        if (active === 0) resolve();
+        else idle = resolve;
+      });
+      server.close();
+      server.closeIdleConnections();
+      const timer = setTimeout(() => server.closeAllConnections(), timeoutMs);
+      await drained;
+      clearTimeout(timer);
+      server.closeAllConnections();
+      await Promise.all([...services.values()].flat().map((instance) => instance.close()));
+    },
+    checkHealth: () => health.checkAll(),
+    instances: (service) => services.get(service) ?? [],
+  };
+}

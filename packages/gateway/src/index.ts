@@ -1,0 +1,10 @@
+export { createGateway, type Gateway, type GatewayOptions } from './gateway';
+export { createRouteTable, DEFAULT_ROUTES, validateRoutes, type GatewayRoute } from './route-table';
+export { gatewayErrors } from './gateway-errors';
+export { DEFAULT_HEALTH_CHECK, type HealthCheckPolicy } from './health-checker';
+export {
+  DEFAULT_OUTLIER_POLICY,
+  pickInstance,
+  UpstreamInstance,
+  type OutlierPolicy,
+} from './upstream-instance';

@@ -1,0 +1,45 @@
+// A stand-in service instance for the gateway tests, run as its own process so a test can
+// SIGKILL it: answers with its id and what it received; `?delay=ms` waits, `?status=n` answers n;
+// POST /fixture/ready and /fixture/not-ready flip what /readyz answers.
+import { createServer } from 'node:http';
+
+const id = process.env.FIXTURE_ID ?? 'fixture';
+let ready = true;
+
+const server = createServer(async (request, response) => {
+  const url = new URL(request.url ?? '/', 'http://fixture');
+  if (url.pathname === '/readyz') {
+    response.writeHead(ready ? 200 : 503, { 'content-type': 'application/json' });
+    response.end(JSON.stringify({ status: ready ? 'ready' : 'not-ready', instance: id }));
+    return;
+  }
+  if (url.pathname === '/fixture/ready' || url.pathname === '/fixture/not-ready') {
+    ready = url.pathname === '/fixture/ready';
+    response.end('ok');
+    return;
+  }
+  let bytes = 0;
+  for await (const chunk of request) bytes += chunk.length;
+  const delay = Number(url.searchParams.get('delay') ?? 0);
+  if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
+  const status = Number(url.searchParams.get('status') ?? 200);
+  response.writeHead(status, {
+    'content-type': 'application/json',
+    'x-upstream': id,
+    'keep-alive': 'timeout=30',
+    'set-cookie': ['a=1', 'b=2'],
+  });
+  response.end(
+    JSON.stringify({
+      instance: id,
+      method: request.method,
+      url: request.url,
+      headers: request.headers,
+      bytes,
+    }),
+  );
+});
+server.keepAliveTimeout = 30_000;
+server.listen(Number(process.env.FIXTURE_PORT ?? 0), '127.0.0.1', () => {
+  console.log(`listening on http://127.0.0.1:${server.address().port}`);
+});
