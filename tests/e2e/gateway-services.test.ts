@@ -54,6 +54,9 @@ describe('the services shape behind `tern start --service gateway`', () => {
       TERN_GATEWAY_UPSTREAMS: `auth=${origins};data=${origins};system=${origins}`,
       TERN_INSTANCE_ID: 'gw-1',
       TERN_LOG_LEVEL: 'warn',
+      TERN_ADMIN_KEY: ADMIN_KEY,
+      REDIS_URL: TEST_REDIS_URL,
+      TERN_REDIS_KEY_PREFIX: redisPrefix,
     });
   });
 
@@ -97,6 +100,7 @@ describe('the services shape behind `tern start --service gateway`', () => {
       assert.equal(read.status, 200);
     }
     const list = await fetch(`${gateway.url}/v1/data/notes?limit=100`, { headers: user });
+    assert.equal(list.headers.get('ratelimit-policy')?.endsWith('name="caller"'), true);
     assert.equal(((await list.json()) as { items: unknown[] }).items.length, 20);
     const system = await fetch(`${gateway.url}/v1/admin/system`, { headers: admin });
     assert.equal(system.status, 200);
@@ -112,6 +116,9 @@ describe('the services shape behind `tern start --service gateway`', () => {
     const unauthenticated = await fetch(`${gateway.url}/v1/data/notes`);
     assert.equal(unauthenticated.status, 401);
     assert.match(unauthenticated.headers.get('content-type') ?? '', /problem\+json/);
+    // The same request straight to an instance, bypassing the gateway, is refused the same way.
+    const bypass = await fetch(`${instances[0]?.url}/v1/data/notes`);
+    assert.equal(bypass.status, 401);
     const forged = await fetch(`${gateway.url}/v1/data/notes`, {
       headers: { authorization: 'Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.' },
     });

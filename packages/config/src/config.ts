@@ -3,7 +3,7 @@ import type { QueueConfig } from '@tern/queue';
 import type { RateLimitConfig } from '@tern/rate-limit';
 import type { StoreConfig } from '@tern/store';
 import type { MailConfig } from '@tern/mail';
-import type { GatewayRoute } from '@tern/gateway';
+import type { GatewayRatePolicy, GatewayRoute } from '@tern/gateway';
 import type { LogLevel } from '@tern/telemetry';
 import type { Secret } from './secret';
 
@@ -44,6 +44,9 @@ export interface GatewayConfig {
   routes: readonly GatewayRoute[] | undefined;
   upstreamTimeoutMs: number;
   retries: number;
+  /** Undefined: `DEFAULT_RATE_POLICIES`. */
+  rateLimits: readonly GatewayRatePolicy[] | undefined;
+  rateLimitFailure: 'local' | 'closed';
 }
 
 export interface DataConfig {

@@ -183,3 +183,48 @@ export function gatewayRoutes(
   }
   return ok(routes);
 }
+
+/** A JSON array of gateway rate-limit policies (see `GatewayRatePolicy` in @tern/gateway). */
+export function gatewayRatePolicies(raw: string): Parsed<
+  {
+    name: string;
+    prefix?: string;
+    methods?: string[];
+    by: 'user' | 'ip' | 'route';
+    limit: number;
+    windowMs: number;
+    burst?: number;
+    cost?: number;
+  }[]
+> {
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    return bad('must be a JSON array of {"name", "by", "limit", "windowMs", …} objects');
+  }
+  if (!Array.isArray(value)) return bad('must be a JSON array ([] for no limits)');
+  const count = (n: unknown) => typeof n === 'number' && Number.isInteger(n) && n > 0;
+  for (const [index, item] of value.entries()) {
+    const policy = item as Record<string, unknown>;
+    const problem =
+      typeof policy.name !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(policy.name)
+        ? 'a name of 1–64 letters, digits, - or _'
+        : !['user', 'ip', 'route'].includes(policy.by as string)
+          ? 'by: user, ip or route'
+          : !count(policy.limit) || !count(policy.windowMs)
+            ? 'limit and windowMs: positive whole numbers'
+            : (policy.burst !== undefined && !count(policy.burst)) ||
+                (policy.cost !== undefined && !count(policy.cost))
+              ? 'burst and cost, when given: positive whole numbers'
+              : policy.prefix !== undefined &&
+                  (typeof policy.prefix !== 'string' || !policy.prefix.startsWith('/'))
+                ? 'prefix, when given: a path starting with /'
+                : policy.methods !== undefined &&
+                    (!Array.isArray(policy.methods) || policy.methods.some((m) => typeof m !== 'string'))
+                  ? 'methods, when given: a list of strings'
+                  : undefined;
+    if (problem) return bad(`policy ${index + 1} needs ${problem}`);
+  }
+  return ok(value as never);
+}

@@ -228,6 +228,8 @@ describe('loadConfig', () => {
       routes: [{ prefix: '/v1/data', service: 'data', methods: ['GET'] }],
       upstreamTimeoutMs: 5000,
       retries: 1,
+      rateLimits: undefined,
+      rateLimitFailure: 'local',
     });
     assert.equal(loadConfig({ env: {}, cwd }).gateway.routes, undefined, "undefined: Tern's own routes");
     for (const [key, value] of [
@@ -242,6 +244,9 @@ describe('loadConfig', () => {
       ['TERN_GATEWAY_ROUTES', '[{"prefix": 1, "service": "data"}]'],
       ['TERN_GATEWAY_ROUTES', 'not json'],
       ['TERN_GATEWAY_RETRIES', '9'],
+      ['TERN_GATEWAY_RATE_LIMITS', '[{"name": "x", "by": "planet", "limit": 1, "windowMs": 1000}]'],
+      ['TERN_GATEWAY_RATE_LIMITS', '[{"name": "x", "by": "ip", "limit": 0, "windowMs": 1000}]'],
+      ['TERN_GATEWAY_RATE_LIMIT_FAILURE', 'open'],
     ] as const) {
       assert.throws(
         () => loadConfig({ env: { [key]: value }, cwd }),

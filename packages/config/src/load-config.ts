@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import type { LogLevel } from '@tern/telemetry';
 import type { TernConfig } from './config';
 import {
+  gatewayRatePolicies,
   gatewayRoutes,
   identifiers,
   integer,
@@ -118,6 +119,20 @@ export const CONFIG_KEYS = {
       'Gateway: further instances an idempotent request is tried on after a connection failure or a 503.',
     defaultText: '2',
     parse: integer(0, 5),
+  },
+  TERN_GATEWAY_RATE_LIMITS: {
+    name: 'TERN_GATEWAY_RATE_LIMITS',
+    description:
+      'Gateway: rate-limit policies as JSON, `[{"name": "api", "by": "user"|"ip"|"route", "limit": 600, "windowMs": 60000, "burst"?, "cost"?, "prefix"?, "methods"?}]`; `[]` for none.',
+    defaultText: 'sign-in/up 60/min per IP, 6000/min per caller',
+    parse: gatewayRatePolicies,
+  },
+  TERN_GATEWAY_RATE_LIMIT_FAILURE: {
+    name: 'TERN_GATEWAY_RATE_LIMIT_FAILURE',
+    description:
+      'Gateway: while Redis is unreachable, `local` limits per gateway process, `closed` refuses with 503.',
+    defaultText: 'local',
+    parse: oneOf(['local', 'closed'] as const),
   },
   DATABASE_URL: {
     name: 'DATABASE_URL',
@@ -446,6 +461,8 @@ export function loadConfig(options: LoadConfigOptions): TernConfig {
       routes: get('TERN_GATEWAY_ROUTES'),
       upstreamTimeoutMs: get('TERN_GATEWAY_TIMEOUT_MS') ?? 30_000,
       retries: get('TERN_GATEWAY_RETRIES') ?? 2,
+      rateLimits: get('TERN_GATEWAY_RATE_LIMITS'),
+      rateLimitFailure: get('TERN_GATEWAY_RATE_LIMIT_FAILURE') ?? 'local',
     },
     mail: mailUrl
       ? { kind: 'smtp', url: mailUrl, from: mailFrom }

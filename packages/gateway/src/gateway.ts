@@ -10,6 +10,8 @@ import {
   type TernError,
 } from '@tern/errors';
 import { counter, gauge, Gauge, histogram, type Logger, type Registry } from '@tern/telemetry';
+import type { EdgeAuth, EdgeIdentity } from './edge-auth';
+import { rateLimited, rateLimitHeaders, type EdgeRateLimit, type RateVerdict } from './edge-rate-limit';
 import { gatewayErrors } from './gateway-errors';
 import { createHealthChecker, DEFAULT_HEALTH_CHECK, type HealthCheckPolicy } from './health-checker';
 import { clientHeaders, isCleanPath, requestIdOf, traceparentFor, upstreamHeaders } from './forwarding';
@@ -40,6 +42,10 @@ export interface GatewayOptions {
   healthCheck?: Partial<HealthCheckPolicy>;
   /** A slow client gets this long to send its whole request. */
   clientTimeoutMs?: number;
+  /** Authentication at the edge; without it every route is passed on as it comes. */
+  auth?: EdgeAuth;
+  /** Rate limits at the edge; without it none. */
+  rateLimit?: EdgeRateLimit;
 }
 
 export interface Gateway {
@@ -264,6 +270,21 @@ export function createGateway(options: GatewayOptions): Gateway {
       const route = routes.match(method, path);
       if (!route) throw gatewayErrors.routeNotFound();
       service = route.service;
+      let identity: EdgeIdentity = { kind: 'anonymous' };
+      if (options.auth) {
+        const authorization = request.headers.authorization;
+        identity =
+          route.access === 'public'
+            ? await options.auth.identify(authorization)
+            : await options.auth.authenticate(authorization);
+      }
+      const verdict = await options.rateLimit?.check(
+        method,
+        path,
+        identity,
+        request.socket.remoteAddress ?? '',
+      );
+      if (verdict && !verdict.allowed) throw rateLimited(verdict);
       const instances = services.get(service) ?? [];
       const mayRetry =
         IDEMPOTENT.has(method) || (request.headers['idempotency-key'] !== undefined && options.retries > 0);
@@ -283,6 +304,7 @@ export function createGateway(options: GatewayOptions): Gateway {
           instance,
           { method, url, headers, body, signal: abort.signal },
           canRetry,
+          verdict,
         );
         if (outcome === 'retry') {
           retries.inc({ service });
@@ -314,6 +336,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         signal: AbortSignal;
       },
       canRetry: boolean,
+      verdict: RateVerdict | undefined,
     ): Promise<number | 'retry' | TernError> {
       const labels = { service, instance: instance.origin };
       const failed = (kind: FailureKind) => {
@@ -339,7 +362,9 @@ export function createGateway(options: GatewayOptions): Gateway {
           await upstream.body.dump().catch(() => undefined);
           return 'retry';
         }
-        response.writeHead(upstream.statusCode, clientHeaders(upstream.headers, requestId));
+        const answerHeaders = clientHeaders(upstream.headers, requestId);
+        if (verdict) Object.assign(answerHeaders, rateLimitHeaders(verdict));
+        response.writeHead(upstream.statusCode, answerHeaders);
         try {
           await pipeline(upstream.body, response);
         } catch (error) {

@@ -8,3 +8,11 @@ export {
   UpstreamInstance,
   type OutlierPolicy,
 } from './upstream-instance';
+export { createEdgeAuth, type EdgeAuth, type EdgeAuthOptions, type EdgeIdentity } from './edge-auth';
+export {
+  createEdgeRateLimit,
+  DEFAULT_RATE_POLICIES,
+  type EdgeRateLimit,
+  type EdgeRateLimitOptions,
+  type GatewayRatePolicy,
+} from './edge-rate-limit';

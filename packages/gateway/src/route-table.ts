@@ -5,6 +5,11 @@ export interface GatewayRoute {
   service: string;
   /** Upper-case methods; absent means every method. */
   methods?: readonly string[];
+  /**
+   * `private` (the default): the gateway admits only callers with a valid access token or the
+   * admin key. `public`: anyone (sign-up, sign-in, the JWKS); the service still applies its own rules.
+   */
+  access?: 'public' | 'private';
 }
 
 /**
@@ -13,7 +18,13 @@ export interface GatewayRoute {
  */
 export const DEFAULT_ROUTES: readonly GatewayRoute[] = [
   { prefix: '/v1/auth', service: 'auth' },
-  { prefix: '/.well-known/jwks.json', service: 'auth' },
+  // The auth service's own public routes; everything else under /v1/auth needs a token.
+  ...['signup', 'login', 'anonymous', 'refresh', 'password-reset', 'verify-email/confirm'].map((name) => ({
+    prefix: `/v1/auth/${name}`,
+    service: 'auth',
+    access: 'public' as const,
+  })),
+  { prefix: '/.well-known/jwks.json', service: 'auth', access: 'public' },
   { prefix: '/v1/admin/users', service: 'auth' },
   { prefix: '/v1/admin/audit', service: 'auth' },
   { prefix: '/v1/admin/auth', service: 'auth' },
@@ -35,6 +46,9 @@ export function validateRoutes(routes: readonly GatewayRoute[]): void {
     }
     if (!/^[a-z][a-z0-9-]*$/.test(route.service)) {
       throw new RangeError(`route ${index}: service ${JSON.stringify(route.service)} is not a service name`);
+    }
+    if (route.access !== undefined && route.access !== 'public' && route.access !== 'private') {
+      throw new RangeError(`route ${index}: access must be public or private`);
     }
     for (const method of route.methods ?? []) {
       if (!/^[A-Z]+$/.test(method)) throw new RangeError(`route ${index}: method ${JSON.stringify(method)}`);

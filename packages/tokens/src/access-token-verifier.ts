@@ -219,3 +219,13 @@ function isFetchFailure(error: unknown): boolean {
     /JWKS|fetch|response/i.test(error.message)
   );
 }
+
+/**
+ * Three dot-separated parts, the first a base64url JSON object (`eyJ` is `{"`): the shape of a
+ * JWS compact token. Lets a caller skip comparing such a credential with an opaque admin key.
+ */
+export function looksLikeJwt(credential: string): boolean {
+  const first = credential.indexOf('.');
+  const second = first < 0 ? -1 : credential.indexOf('.', first + 1);
+  return credential.startsWith('eyJ') && second > 0 && credential.indexOf('.', second + 1) < 0;
+}

@@ -1,5 +1,6 @@
 export {
   createAccessTokenVerifier,
+  looksLikeJwt,
   tokenErrors,
   type AccessTokenClaims,
   type AccessTokenVerifier,

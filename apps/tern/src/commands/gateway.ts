@@ -1,6 +1,14 @@
 import type { TernConfig } from '@tern/config';
-import { createGateway, DEFAULT_ROUTES } from '@tern/gateway';
-import { createLogger, createMetricsRegistry } from '@tern/telemetry';
+import {
+  createEdgeAuth,
+  createEdgeRateLimit,
+  createGateway,
+  DEFAULT_RATE_POLICIES,
+  DEFAULT_ROUTES,
+} from '@tern/gateway';
+import { createMemoryRateLimitStore, createRateLimitStore } from '@tern/rate-limit';
+import { createLogger, createMetricsRegistry, type Logger } from '@tern/telemetry';
+import { createAccessTokenVerifier, type KeySource } from '@tern/tokens';
 
 export interface GatewayCommandOptions {
   config: TernConfig;
@@ -22,7 +30,35 @@ export async function gatewayCommand({ config, out, err }: GatewayCommandOptions
   }
   const log = createLogger({ service: 'gateway', instance: config.instanceId, level: config.logLevel });
   const metrics = createMetricsRegistry({ service: 'gateway', instance: config.instanceId });
+  const telemetry = { log, metrics };
+  const keys = keySource(config, upstreams.auth ?? [], log);
+  const auth = keys
+    ? createEdgeAuth({
+        verifier: createAccessTokenVerifier({
+          keys,
+          issuer: config.auth.issuer,
+          audience: config.auth.audience,
+          telemetry,
+        }),
+        adminKey: config.adminKey?.reveal(),
+      })
+    : undefined;
+  const policies = config.gateway.rateLimits ?? DEFAULT_RATE_POLICIES;
+  const rateStore = await createRateLimitStore(config.rateLimit, telemetry);
+  const rateLimit =
+    policies.length === 0
+      ? undefined
+      : createEdgeRateLimit({
+          store: rateStore,
+          fallback: createMemoryRateLimitStore({ maxKeys: 100_000 }, telemetry),
+          onStoreFailure: config.gateway.rateLimitFailure,
+          policies,
+          log,
+          metrics,
+        });
   const gateway = createGateway({
+    auth,
+    rateLimit,
     log,
     metrics,
     routes: config.gateway.routes ?? DEFAULT_ROUTES,
@@ -43,16 +79,19 @@ export async function gatewayCommand({ config, out, err }: GatewayCommandOptions
         return;
       }
       log.info({ signal }, 'signal received; draining');
-      gateway.stop(config.shutdownTimeoutMs).then(
-        () => {
-          log.info('stopped');
-          resolve(0);
-        },
-        (error: unknown) => {
-          log.error({ err: error }, 'shutdown failed');
-          resolve(1);
-        },
-      );
+      gateway
+        .stop(config.shutdownTimeoutMs)
+        .then(() => rateStore.close())
+        .then(
+          () => {
+            log.info('stopped');
+            resolve(0);
+          },
+          (error: unknown) => {
+            log.error({ err: error }, 'shutdown failed');
+            resolve(1);
+          },
+        );
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
@@ -62,4 +101,38 @@ export async function gatewayCommand({ config, out, err }: GatewayCommandOptions
   const code = await exitCode;
   setTimeout(() => process.exit(code), 50).unref();
   return code;
+}
+
+type Jwks = Awaited<ReturnType<Extract<KeySource, { kind: 'provider' }>['load']>>;
+
+/**
+ * Where the gateway gets the keys that verify access tokens: `TERN_AUTH_JWKS_URL`, else the auth
+ * service's instances themselves (each asked in turn for `/.well-known/jwks.json`, again when a
+ * token names a key not seen yet, so rotation needs no restart). Without either, routes are not
+ * authenticated at the edge (the services still authenticate every request).
+ */
+function keySource(config: TernConfig, authInstances: readonly string[], log: Logger): KeySource | undefined {
+  if (config.auth.jwksUrl) return { kind: 'remote', url: config.auth.jwksUrl };
+  if (authInstances.length === 0) {
+    log.warn('no auth instances and no TERN_AUTH_JWKS_URL: tokens are not checked at the edge');
+    return undefined;
+  }
+  return {
+    kind: 'provider',
+    async load() {
+      const start = Math.floor(Math.random() * authInstances.length);
+      for (let i = 0; i < authInstances.length; i++) {
+        const origin = authInstances[(start + i) % authInstances.length];
+        try {
+          const response = await fetch(`${origin}/.well-known/jwks.json`, {
+            signal: AbortSignal.timeout(2_000),
+          });
+          if (response.ok) return (await response.json()) as Jwks;
+        } catch {
+          // the next instance
+        }
+      }
+      throw new Error('no auth instance answered for its JWKS');
+    },
+  };
 }
