@@ -7,11 +7,22 @@ import {
   TEST_NATS_URL,
   TEST_REDIS_URL,
   uniqueName,
+  waitFor,
   type TestDatabase,
 } from '@tern/testing';
+import { createServer } from 'node:net';
 import { spawnTern, type TernProcess } from './spawn-tern';
 
 const ADMIN_KEY = 'e2e-gateway-admin-key-that-is-long-enough-0123';
+
+/** A port nothing listens on right now. */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
 
 /** Requests an instance served on a route, from its own /metrics. */
 async function served(instance: TernProcess, route: string): Promise<number> {
@@ -32,22 +43,36 @@ describe('the services shape behind `tern start --service gateway`', () => {
   let instances: TernProcess[] = [];
   let gateway: TernProcess;
 
+  const serviceEnv = (instance: string) => ({
+    DATABASE_URL: database.url,
+    REDIS_URL: TEST_REDIS_URL,
+    NATS_URL: TEST_NATS_URL,
+    TERN_NATS_STREAM: stream,
+    TERN_REDIS_KEY_PREFIX: redisPrefix,
+    TERN_ADMIN_KEY: ADMIN_KEY,
+    TERN_INSTANCE_ID: instance,
+    TERN_LOG_LEVEL: 'warn',
+    TERN_AUTH_ARGON2_MEMORY_KIB: '8192',
+    TERN_AUTH_ARGON2_ITERATIONS: '1',
+  });
+
+  /** A new user signed up through the gateway; its Authorization header. */
+  async function signIn(): Promise<Record<string, string>> {
+    const signup = await fetch(`${gateway.url}/v1/auth/signup`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email: `${uniqueName('gw')}@example.com`, password: 'correct horse battery' }),
+    });
+    assert.equal(signup.status, 201, await signup.clone().text());
+    return { authorization: `Bearer ${((await signup.json()) as { accessToken: string }).accessToken}` };
+  }
+
   before(async () => {
     database = await createTestDatabase();
-    const env = (instance: string) => ({
-      DATABASE_URL: database.url,
-      REDIS_URL: TEST_REDIS_URL,
-      NATS_URL: TEST_NATS_URL,
-      TERN_NATS_STREAM: stream,
-      TERN_REDIS_KEY_PREFIX: redisPrefix,
-      TERN_ADMIN_KEY: ADMIN_KEY,
-      TERN_INSTANCE_ID: instance,
-      TERN_LOG_LEVEL: 'warn',
-      TERN_AUTH_ARGON2_MEMORY_KIB: '8192',
-      TERN_AUTH_ARGON2_ITERATIONS: '1',
-    });
     instances = await Promise.all(
-      ['svc-1', 'svc-2'].map((id) => spawnTern(['start', '--port', '0'], env(id), { timeoutMs: 40_000 })),
+      ['svc-1', 'svc-2'].map((id) =>
+        spawnTern(['start', '--port', '0'], serviceEnv(id), { timeoutMs: 40_000 }),
+      ),
     );
     const origins = instances.map((instance) => instance.url).join(',');
     gateway = await spawnTern(['start', '--service', 'gateway', '--port', '0'], {
@@ -123,6 +148,28 @@ describe('the services shape behind `tern start --service gateway`', () => {
       headers: { authorization: 'Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.' },
     });
     assert.equal(forged.status, 401);
+  });
+
+  it('sends traffic to an instance that registers itself, and none once it deregisters on SIGTERM', async () => {
+    const port = await freePort();
+    const late = await spawnTern(['start', '--port', String(port)], {
+      ...serviceEnv('svc-3'),
+      TERN_ADVERTISE_URL: `http://127.0.0.1:${port}`,
+    });
+    const user = await signIn();
+    await waitFor(
+      async () => {
+        const me = await fetch(`${gateway.url}/v1/auth/me`, { headers: user });
+        assert.equal(me.status, 200);
+        return (await served(late, '/v1/auth/me')) > 0;
+      },
+      { timeoutMs: 10_000, what: 'the registered instance to take traffic' },
+    );
+    assert.equal(await late.stop('SIGTERM'), 0, late.stderr.join(''));
+    for (let i = 0; i < 20; i++) {
+      const me = await fetch(`${gateway.url}/v1/auth/me`, { headers: user });
+      assert.equal(me.status, 200, 'the remaining instances answer');
+    }
   });
 
   it('drains and exits 0 on SIGTERM', async () => {

@@ -4,6 +4,7 @@ import type { RateLimitConfig } from '@tern/rate-limit';
 import type { StoreConfig } from '@tern/store';
 import type { MailConfig } from '@tern/mail';
 import type { GatewayRatePolicy, GatewayRoute } from '@tern/gateway';
+import type { RegistryConfig } from '@tern/registry';
 import type { LogLevel } from '@tern/telemetry';
 import type { Secret } from './secret';
 
@@ -34,6 +35,12 @@ export interface TernConfig {
   data: DataConfig;
   mail: MailConfig;
   gateway: GatewayConfig;
+  registry: {
+    store: RegistryConfig;
+    /** Where gateways reach this process; registration happens only when set. */
+    advertiseUrl: string | undefined;
+    version: string;
+  };
 }
 
 /** The gateway process (`tern start --service gateway`). */

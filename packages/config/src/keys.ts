@@ -228,3 +228,19 @@ export function gatewayRatePolicies(raw: string): Parsed<
   }
   return ok(value as never);
 }
+
+/** An http(s) origin: scheme, host and port, no path, query or credentials. */
+export function origin(raw: string): Parsed<string> {
+  let parsed: URL;
+  try {
+    parsed = new URL(raw.trim());
+  } catch {
+    return bad('must be an origin such as http://10.0.0.5:8080');
+  }
+  if (!['http:', 'https:'].includes(parsed.protocol) || parsed.username || parsed.password) {
+    return bad('must be an http:// or https:// origin without credentials');
+  }
+  if (parsed.pathname !== '/' || parsed.search || parsed.hash)
+    return bad('must be an origin, without a path');
+  return ok(parsed.origin);
+}

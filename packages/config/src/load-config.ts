@@ -6,6 +6,7 @@ import type { TernConfig } from './config';
 import {
   gatewayRatePolicies,
   gatewayRoutes,
+  origin,
   identifiers,
   integer,
   list,
@@ -93,6 +94,19 @@ export const CONFIG_KEYS = {
     description: 'Comma-separated services to host in this process.',
     defaultText: 'all',
     parse: list,
+  },
+  TERN_ADVERTISE_URL: {
+    name: 'TERN_ADVERTISE_URL',
+    description:
+      'Where gateways reach this process (an origin, `http://10.0.0.5:8080`); when set, each hosted service registers there (Redis with REDIS_URL) and deregisters on shutdown.',
+    parse: origin,
+  },
+  TERN_SERVICE_VERSION: {
+    name: 'TERN_SERVICE_VERSION',
+    description:
+      'The version this process registers its services under, for traffic shifting (`v1`, `v2`, `blue`…).',
+    defaultText: 'v1',
+    parse: prefix(/^[A-Za-z0-9._-]{1,32}$/, '1–32 letters, digits, dots, dashes or underscores'),
   },
   TERN_GATEWAY_UPSTREAMS: {
     name: 'TERN_GATEWAY_UPSTREAMS',
@@ -455,6 +469,11 @@ export function loadConfig(options: LoadConfigOptions): TernConfig {
     data: {
       unindexedQueryLimit: get('TERN_DATA_UNINDEXED_QUERY_LIMIT') ?? 1_000,
       changesRetentionDays: get('TERN_DATA_CHANGES_RETENTION_DAYS') ?? 30,
+    },
+    registry: {
+      store: redisUrl ? { kind: 'redis', url: redisUrl, keyPrefix: redisKeyPrefix } : { kind: 'memory' },
+      advertiseUrl: get('TERN_ADVERTISE_URL'),
+      version: get('TERN_SERVICE_VERSION') ?? 'v1',
     },
     gateway: {
       upstreams: get('TERN_GATEWAY_UPSTREAMS') ?? {},

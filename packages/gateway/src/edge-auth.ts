@@ -3,7 +3,8 @@ import { runtimeErrors } from '@tern/errors';
 import { looksLikeJwt, type AccessTokenVerifier } from '@tern/tokens';
 
 /** Who is calling, as the gateway established it: for rate limits and logs. */
-export type EdgeIdentity = { kind: 'anonymous' } | { kind: 'admin' } | { kind: 'user'; id: string };
+export type EdgeIdentity =
+  { kind: 'anonymous' } | { kind: 'admin' } | { kind: 'user'; id: string; roles: readonly string[] };
 
 export interface EdgeAuthOptions {
   /** Verifies user access tokens (the shared verifier, with its cache of verified tokens). */
@@ -40,7 +41,7 @@ export function createEdgeAuth(options: EdgeAuthOptions) {
       }
       if (!jwt) throw runtimeErrors.unauthorized();
       const claims = await options.verifier.verify(credential);
-      return { kind: 'user', id: claims.sub };
+      return { kind: 'user', id: claims.sub, roles: claims.roles };
     },
     /** The caller of a public route: a user when it sends a valid token, else anonymous; never refuses. */
     async identify(authorization: string | undefined): Promise<EdgeIdentity> {

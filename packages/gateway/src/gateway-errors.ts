@@ -45,6 +45,13 @@ export const gatewayErrors = {
       detail: `${service} did not answer within ${timeoutMs} ms.`,
       details: { service, timeoutMs },
     }),
+  invalidWeights: (detail: string) =>
+    new TernError({
+      code: 'gateway/invalid-weights',
+      status: 400,
+      title: 'Invalid Weights',
+      detail: `${detail} Send {"weights": {"<version>": 0–100, …}}.`,
+    }),
   shuttingDown: () =>
     new TernError({
       code: 'gateway/shutting-down',

@@ -9,6 +9,7 @@ import {
   toProblem,
   type TernError,
 } from '@tern/errors';
+import type { ServiceRegistry } from '@tern/registry';
 import { counter, gauge, Gauge, histogram, type Logger, type Registry } from '@tern/telemetry';
 import type { EdgeAuth, EdgeIdentity } from './edge-auth';
 import { rateLimited, rateLimitHeaders, type EdgeRateLimit, type RateVerdict } from './edge-rate-limit';
@@ -16,9 +17,9 @@ import { gatewayErrors } from './gateway-errors';
 import { createHealthChecker, DEFAULT_HEALTH_CHECK, type HealthCheckPolicy } from './health-checker';
 import { clientHeaders, isCleanPath, requestIdOf, traceparentFor, upstreamHeaders } from './forwarding';
 import { createRouteTable, type GatewayRoute } from './route-table';
+import { cohortPoint, ServiceTable } from './service-table';
 import {
   DEFAULT_OUTLIER_POLICY,
-  pickInstance,
   UpstreamInstance,
   type FailureKind,
   type OutlierPolicy,
@@ -46,6 +47,12 @@ export interface GatewayOptions {
   auth?: EdgeAuth;
   /** Rate limits at the edge; without it none. */
   rateLimit?: EdgeRateLimit;
+  /**
+   * Service discovery: instances registered here are added to the static ones while they stay
+   * registered, and the traffic split between versions is read from it (and set through it by
+   * the admin API), so every gateway on one registry routes alike.
+   */
+  registry?: ServiceRegistry;
 }
 
 export interface Gateway {
@@ -61,6 +68,8 @@ export interface Gateway {
 }
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS']);
+/** Pins a request to one version of its service (a canary, a beta tester), when that version has instances. */
+export const VERSION_HEADER = 'tern-version';
 /** undici error codes that mean the request never got an answer over a working connection. */
 const CONNECT_ERRORS = new Set([
   'ECONNREFUSED',
@@ -74,6 +83,47 @@ const CONNECT_ERRORS = new Set([
   'UND_ERR_SOCKET',
   'UND_ERR_CLOSED',
 ]);
+
+const ADMIN_ROUTES = '/v1/admin/routes';
+
+/** A request body of at most `limit` bytes, as text. */
+async function readSmallBody(request: IncomingMessage, limit: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of request) {
+    size += (chunk as Buffer).length;
+    if (size > limit) throw runtimeErrors.bodyTooLarge(limit);
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** `{"weights": {"v1": 90, "v2": 10}}`: whole numbers from 0 to 100 per version. */
+function parseWeights(text: string): Record<string, number> {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw runtimeErrors.malformedJson();
+  }
+  const weights = (value as { weights?: unknown } | null)?.weights;
+  if (typeof weights !== 'object' || weights === null || Array.isArray(weights)) {
+    throw gatewayErrors.invalidWeights('The body must be an object with a "weights" object.');
+  }
+  const entries = Object.entries(weights as Record<string, unknown>);
+  if (entries.length === 0 || entries.length > 16) {
+    throw gatewayErrors.invalidWeights('Give the weights of 1 to 16 versions.');
+  }
+  for (const [version, weight] of entries) {
+    if (!/^[A-Za-z0-9._-]{1,32}$/.test(version)) {
+      throw gatewayErrors.invalidWeights(`${JSON.stringify(version.slice(0, 40))} is not a version name.`);
+    }
+    if (typeof weight !== 'number' || !Number.isInteger(weight) || weight < 0 || weight > 100) {
+      throw gatewayErrors.invalidWeights(`The weight of ${version} must be a whole number from 0 to 100.`);
+    }
+  }
+  return Object.fromEntries(entries) as Record<string, number>;
+}
 
 function errorCode(error: unknown): string | undefined {
   const { code, cause } = (error ?? {}) as { code?: unknown; cause?: { code?: unknown } };
@@ -134,16 +184,6 @@ export function createGateway(options: GatewayOptions): Gateway {
     ejections.inc({ service: instance.service, instance: instance.origin });
     log.warn({ service: instance.service, instance: instance.origin, forMs }, 'upstream instance ejected');
   };
-  const services = new Map<string, UpstreamInstance[]>();
-  for (const [service, origins] of Object.entries(options.upstreams)) {
-    services.set(
-      service,
-      origins.map((origin) => new UpstreamInstance(service, origin, outlier, onEject)),
-    );
-  }
-  for (const service of routes.services()) {
-    if (!services.has(service)) log.warn({ service }, 'a route names a service with no instances configured');
-  }
   const health = createHealthChecker(
     { ...DEFAULT_HEALTH_CHECK, ...options.healthCheck },
     (instance, healthy) => {
@@ -153,7 +193,31 @@ export function createGateway(options: GatewayOptions): Gateway {
       );
     },
   );
-  for (const instances of services.values()) for (const instance of instances) health.watch(instance);
+  const table = new ServiceTable(
+    options.upstreams,
+    (service, version, origin) => {
+      const instance = new UpstreamInstance(service, version, origin, outlier, onEject);
+      health.watch(instance);
+      log.info({ service, version, instance: origin }, 'upstream instance added');
+      return instance;
+    },
+    (instance) => {
+      // Draining: no new request reaches it; undici closes the pool once its requests are done.
+      instance.draining = true;
+      health.unwatch(instance);
+      log.info(
+        { service: instance.service, instance: instance.origin },
+        'upstream instance removed; draining',
+      );
+      void instance.close();
+    },
+  );
+  for (const service of routes.services()) {
+    if (table.versions(service).size === 0 && !options.registry) {
+      log.warn({ service }, 'a route names a service with no instances configured');
+    }
+  }
+  let stopWatching: (() => void) | undefined;
 
   if (!options.metrics.getSingleMetric('tern_gateway_upstream_available')) {
     new Gauge({
@@ -163,8 +227,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       registers: [options.metrics],
       collect() {
         const now = Date.now();
-        for (const instances of services.values()) {
-          for (const instance of instances) {
+        {
+          for (const instance of table.all()) {
             this.set(
               { service: instance.service, instance: instance.origin },
               instance.available(now) ? 1 : 0,
@@ -203,10 +267,13 @@ export function createGateway(options: GatewayOptions): Gateway {
     if (path === '/readyz') {
       const now = Date.now();
       const upstreams = Object.fromEntries(
-        [...services].map(([service, instances]) => [
-          service,
-          { instances: instances.length, available: instances.filter((i) => i.available(now)).length },
-        ]),
+        table.services().map((service) => {
+          const instances = table.instances(service);
+          return [
+            service,
+            { instances: instances.length, available: instances.filter((i) => i.available(now)).length },
+          ];
+        }),
       );
       // The gateway is ready while it serves; an upstream without instances is reported, not
       // fatal: pulling every gateway out of rotation would take the healthy services down too.
@@ -255,6 +322,73 @@ export function createGateway(options: GatewayOptions): Gateway {
     return { body: limited(), retryable: false };
   }
 
+  /** What the admin API shows of a service: its split and each version's instances. */
+  function describeService(service: string) {
+    const now = Date.now();
+    return {
+      weights: table.weights()[service] ?? {},
+      versions: Object.fromEntries(
+        [...table.versions(service)].map(([version, instances]) => [
+          version,
+          instances.map((instance) => ({
+            origin: instance.origin,
+            available: instance.available(now),
+            healthy: instance.healthy,
+            ejected: instance.ejected(now),
+            draining: instance.draining,
+            outstanding: instance.outstanding,
+          })),
+        ]),
+      ),
+    };
+  }
+
+  /**
+   * `GET /v1/admin/routes`: the route table, every service's versions, instances and weights.
+   * `PUT /v1/admin/routes/<service>` with `{"weights": {"v1": 90, "v2": 10}}`: a new split, at once
+   * on this gateway and, through the registry, on every other. Admin credential (or the admin role) only.
+   */
+  async function adminRoutes(
+    request: IncomingMessage,
+    response: ServerResponse,
+    method: string,
+    path: string,
+    requestId: string,
+  ): Promise<void> {
+    if (!options.auth) throw runtimeErrors.unauthorized('The admin API needs authentication at the edge.');
+    const identity = await options.auth.authenticate(request.headers.authorization);
+    if (!(identity.kind === 'admin' || (identity.kind === 'user' && identity.roles.includes('admin')))) {
+      throw runtimeErrors.forbidden();
+    }
+    const service = path.slice(ADMIN_ROUTES.length + 1);
+    let body: unknown;
+    if (method === 'GET' && service === '') {
+      body = {
+        routes: options.routes,
+        services: Object.fromEntries(table.services().map((name) => [name, describeService(name)])),
+      };
+    } else if (method === 'GET' && table.versions(service).size > 0) {
+      body = describeService(service);
+    } else if (method === 'PUT' && /^[a-z][a-z0-9-]{0,47}$/.test(service)) {
+      const weights = parseWeights(await readSmallBody(request, 16 * 1024));
+      if (options.registry) await options.registry.setWeights(service, weights);
+      table.setWeights(service, weights);
+      log.info({ service, weights, requestId }, 'traffic split changed');
+      body = describeService(service);
+    } else if (method === 'GET' || method === 'PUT') {
+      throw gatewayErrors.routeNotFound();
+    } else {
+      throw runtimeErrors.methodNotAllowed(method, service === '' ? ['GET'] : ['GET', 'PUT']);
+    }
+    const text = JSON.stringify(body);
+    response.writeHead(200, {
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': Buffer.byteLength(text),
+      'x-request-id': requestId,
+    });
+    response.end(text);
+  }
+
   async function proxy(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const requestId = requestIdOf(request.headers);
     const url = request.url ?? '/';
@@ -267,6 +401,11 @@ export function createGateway(options: GatewayOptions): Gateway {
       if (answerOwn(path, response, requestId)) return;
       if (shuttingDown) throw gatewayErrors.shuttingDown();
       if (!isCleanPath(path, maxPathLength)) throw gatewayErrors.badPath();
+      if (path === ADMIN_ROUTES || path.startsWith(`${ADMIN_ROUTES}/`)) {
+        await adminRoutes(request, response, method, path, requestId);
+        finish(response.statusCode);
+        return;
+      }
       const route = routes.match(method, path);
       if (!route) throw gatewayErrors.routeNotFound();
       service = route.service;
@@ -285,7 +424,8 @@ export function createGateway(options: GatewayOptions): Gateway {
         request.socket.remoteAddress ?? '',
       );
       if (verdict && !verdict.allowed) throw rateLimited(verdict);
-      const instances = services.get(service) ?? [];
+      const pin = request.headers[VERSION_HEADER];
+      const point = identity.kind === 'user' ? cohortPoint(`${service}:${identity.id}`) : undefined;
       const mayRetry =
         IDEMPOTENT.has(method) || (request.headers['idempotency-key'] !== undefined && options.retries > 0);
       const { body, retryable } = await bodyOf(request, mayRetry);
@@ -296,7 +436,13 @@ export function createGateway(options: GatewayOptions): Gateway {
       });
       const tried = new Set<UpstreamInstance>();
       for (let attempt = 0; ; attempt++) {
-        const instance = pickInstance(instances, Date.now(), tried);
+        const instance = table.pick(
+          service,
+          Date.now(),
+          tried,
+          typeof pin === 'string' ? pin : undefined,
+          point,
+        );
         if (!instance) throw gatewayErrors.noUpstream(service);
         tried.add(instance);
         const canRetry = retryable && attempt < options.retries;
@@ -420,6 +566,9 @@ export function createGateway(options: GatewayOptions): Gateway {
   return {
     server,
     async listen(port, host) {
+      if (options.registry && !stopWatching) {
+        stopWatching = await options.registry.watch((entries, weights) => table.update(entries, weights));
+      }
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
         server.listen(port, host, () => {
@@ -444,9 +593,10 @@ export function createGateway(options: GatewayOptions): Gateway {
       await drained;
       clearTimeout(timer);
       server.closeAllConnections();
-      await Promise.all([...services.values()].flat().map((instance) => instance.close()));
+      stopWatching?.();
+      await Promise.all(table.all().map((instance) => instance.close()));
     },
     checkHealth: () => health.checkAll(),
-    instances: (service) => services.get(service) ?? [],
+    instances: (service) => table.instances(service),
   };
 }

@@ -7,7 +7,7 @@ const policy = { consecutiveFailures: 3, baseEjectionMs: 1_000, maxEjectionMs: 4
 describe('upstream instances', () => {
   const made: UpstreamInstance[] = [];
   const instance = (port: number, onEject?: (i: UpstreamInstance, ms: number) => void) => {
-    const created = new UpstreamInstance('data', `http://127.0.0.1:${port}`, policy, onEject);
+    const created = new UpstreamInstance('data', 'v1', `http://127.0.0.1:${port}`, policy, onEject);
     made.push(created);
     return created;
   };

@@ -42,6 +42,7 @@ export class UpstreamInstance {
 
   constructor(
     readonly service: string,
+    readonly version: string,
     readonly origin: string,
     private readonly policy: OutlierPolicy,
     private readonly onEject: (instance: UpstreamInstance, forMs: number) => void = () => {},

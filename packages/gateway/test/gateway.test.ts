@@ -1,55 +1,9 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
 import { after, afterEach, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { quietTelemetry, waitFor } from '@tern/testing';
 import { createGateway, type Gateway, type GatewayOptions } from '@tern/gateway';
-
-const FIXTURE = fileURLToPath(new URL('./upstream-fixture.mjs', import.meta.url));
-
-interface Fixture {
-  id: string;
-  origin: string;
-  child: ChildProcess;
-}
-
-/** A stand-in service instance in its own process (so it can be SIGKILLed). */
-async function startFixture(id: string): Promise<Fixture> {
-  const child = spawn(process.execPath, [FIXTURE], {
-    env: { ...process.env, FIXTURE_ID: id },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const origin = await new Promise<string>((resolve, reject) => {
-    let output = '';
-    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
-      output += chunk;
-      const match = /listening on (\S+)/.exec(output);
-      if (match?.[1]) resolve(match[1]);
-    });
-    child.once('exit', (code) => reject(new Error(`fixture ${id} exited with ${code}`)));
-  });
-  return { id, origin, child };
-}
-
-async function stopFixture(fixture: Fixture, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-  if (fixture.child.exitCode !== null || fixture.child.signalCode !== null) return;
-  const exited = new Promise((resolve) => fixture.child.once('exit', resolve));
-  fixture.child.kill(signal);
-  await exited;
-}
-
-interface Answer {
-  status: number;
-  headers: Headers;
-  body: { instance?: string; headers?: Record<string, string>; bytes?: number; code?: string; url?: string };
-}
-
-async function call(url: string, init: RequestInit = {}): Promise<Answer> {
-  const response = await fetch(url, init);
-  const text = await response.text();
-  return { status: response.status, headers: response.headers, body: text ? JSON.parse(text) : {} };
-}
+import { call, startFixture, stopFixture, type Fixture } from './fixture-process';
 
 /** A request sent with its path exactly as written (fetch would normalise `..` and `//`). */
 function rawRequest(base: string, path: string): Promise<{ status: number; body: string }> {

@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { IDEMPOTENCY_MIGRATIONS } from '@tern/idempotency';
 import { createOutbox, createOutboxRelay, OUTBOX_MIGRATIONS, type OutboxRelay } from '@tern/outbox';
 import type { Consumer } from '@tern/queue';
+import { createRegistry, type Registration, type ServiceRegistry } from '@tern/registry';
 import { createAccessTokenVerifier, type AccessTokenVerifier } from '@tern/tokens';
 import { createLogger, createMetricsRegistry, type Logger, type Telemetry } from '@tern/telemetry';
 import { ensureAdminKey, type AdminKey } from './admin-key';
@@ -57,10 +58,24 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
   let migrated = false;
   let stopping = false;
   // What has been started, so a failed start and a stop undo exactly that, in reverse.
-  const started: { services: ServiceModule[]; consumers: Consumer[]; relay?: OutboxRelay; http?: HttpApp } = {
+  const started: {
+    services: ServiceModule[];
+    consumers: Consumer[];
+    relay?: OutboxRelay;
+    http?: HttpApp;
+    registry?: ServiceRegistry;
+    registrations: Registration[];
+  } = {
     services: [],
     consumers: [],
+    registrations: [],
   };
+
+  /** Out of the registry first, so gateways stop sending new requests before the drain begins. */
+  async function deregister(): Promise<void> {
+    const registrations = started.registrations.splice(0);
+    await Promise.allSettled(registrations.map((registration) => registration.deregister()));
+  }
   const closeDeadlineMs = Math.max(1_000, Math.min(5_000, config.shutdownTimeoutMs));
 
   async function release(forced: boolean): Promise<void> {
@@ -75,6 +90,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
             .catch((error: unknown) => log.error({ err: error, owner: service.name }, 'service stop failed'));
         }
         await started.relay?.stop();
+        await started.registry?.close();
         await closeInfrastructure(infrastructure);
       })(),
       forced ? closeDeadlineMs / 2 : closeDeadlineMs,
@@ -137,6 +153,27 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     started.relay.start();
 
     const port = (http.app.server.address() as AddressInfo).port;
+    if (config.registry.advertiseUrl) {
+      started.registry = await createRegistry(config.registry.store, telemetry);
+      for (const name of names) {
+        started.registrations.push(
+          await started.registry.register({
+            service: name,
+            version: config.registry.version,
+            origin: config.registry.advertiseUrl,
+            instanceId: config.instanceId,
+          }),
+        );
+      }
+      log.info(
+        {
+          origin: config.registry.advertiseUrl,
+          version: config.registry.version,
+          registry: started.registry.kind,
+        },
+        'registered with the service registry',
+      );
+    }
     const url = `http://${config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host}:${port}`;
     log.info(
       {
@@ -159,6 +196,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       stop() {
         stopped ??= (async () => {
           stopping = true;
+          await deregister();
           if (config.shutdownDelayMs > 0) {
             // Readiness is already 503: give load balancers time to stop sending traffic here.
             log.info({ delayMs: config.shutdownDelayMs }, 'shutting down: not ready, still serving');
@@ -188,6 +226,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       },
     };
   } catch (error) {
+    await deregister();
     await started.http?.app.close().catch(() => undefined);
     await release(true);
     throw error;

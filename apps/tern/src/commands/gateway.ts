@@ -7,6 +7,7 @@ import {
   DEFAULT_ROUTES,
 } from '@tern/gateway';
 import { createMemoryRateLimitStore, createRateLimitStore } from '@tern/rate-limit';
+import { createRegistry, type ServiceRegistry } from '@tern/registry';
 import { createLogger, createMetricsRegistry, type Logger } from '@tern/telemetry';
 import { createAccessTokenVerifier, type KeySource } from '@tern/tokens';
 
@@ -18,20 +19,24 @@ export interface GatewayCommandOptions {
 
 /**
  * `tern start --service gateway`: the API gateway alone in this process, in front of the
- * instances `TERN_GATEWAY_UPSTREAMS` lists. Serves until SIGTERM/SIGINT, then drains.
+ * instances `TERN_GATEWAY_UPSTREAMS` lists and, with REDIS_URL, those registered in Redis.
+ * Serves until SIGTERM/SIGINT, then drains.
  */
 export async function gatewayCommand({ config, out, err }: GatewayCommandOptions): Promise<number> {
   const upstreams = config.gateway.upstreams;
-  if (Object.keys(upstreams).length === 0) {
+  const discovery = config.registry.store.kind === 'redis';
+  if (Object.keys(upstreams).length === 0 && !discovery) {
     err(
-      'tern: the gateway needs TERN_GATEWAY_UPSTREAMS, e.g. auth=http://127.0.0.1:8081;data=http://127.0.0.1:8082',
+      'tern: the gateway needs TERN_GATEWAY_UPSTREAMS (e.g. auth=http://127.0.0.1:8081;data=http://127.0.0.1:8082), or REDIS_URL to find registered instances',
     );
     return 2;
   }
   const log = createLogger({ service: 'gateway', instance: config.instanceId, level: config.logLevel });
   const metrics = createMetricsRegistry({ service: 'gateway', instance: config.instanceId });
   const telemetry = { log, metrics };
-  const keys = keySource(config, upstreams.auth ?? [], log);
+  // Instances that register (TERN_ADVERTISE_URL) are found in Redis, with the traffic split.
+  const registry = discovery ? await createRegistry(config.registry.store, telemetry) : undefined;
+  const keys = keySource(config, upstreams.auth ?? [], registry, log);
   const auth = keys
     ? createEdgeAuth({
         verifier: createAccessTokenVerifier({
@@ -57,6 +62,7 @@ export async function gatewayCommand({ config, out, err }: GatewayCommandOptions
           metrics,
         });
   const gateway = createGateway({
+    ...(registry ? { registry } : {}),
     auth,
     rateLimit,
     log,
@@ -81,7 +87,7 @@ export async function gatewayCommand({ config, out, err }: GatewayCommandOptions
       log.info({ signal }, 'signal received; draining');
       gateway
         .stop(config.shutdownTimeoutMs)
-        .then(() => rateStore.close())
+        .then(() => Promise.all([rateStore.close(), registry?.close()]))
         .then(
           () => {
             log.info('stopped');
@@ -96,8 +102,11 @@ export async function gatewayCommand({ config, out, err }: GatewayCommandOptions
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
   });
-  log.info({ url, services: Object.keys(upstreams) }, 'gateway listening');
-  out(`Tern gateway is listening on ${url} (upstreams: ${Object.keys(upstreams).join(', ')})`);
+  const listed = Object.keys(upstreams).join(', ') || 'none listed';
+  log.info({ url, upstreams: Object.keys(upstreams), discovery }, 'gateway listening');
+  out(
+    `Tern gateway is listening on ${url} (upstreams: ${listed}${discovery ? '; and registered instances' : ''})`,
+  );
   const code = await exitCode;
   setTimeout(() => process.exit(code), 50).unref();
   return code;
@@ -111,15 +120,22 @@ type Jwks = Awaited<ReturnType<Extract<KeySource, { kind: 'provider' }>['load']>
  * token names a key not seen yet, so rotation needs no restart). Without either, routes are not
  * authenticated at the edge (the services still authenticate every request).
  */
-function keySource(config: TernConfig, authInstances: readonly string[], log: Logger): KeySource | undefined {
+function keySource(
+  config: TernConfig,
+  listed: readonly string[],
+  registry: ServiceRegistry | undefined,
+  log: Logger,
+): KeySource | undefined {
   if (config.auth.jwksUrl) return { kind: 'remote', url: config.auth.jwksUrl };
-  if (authInstances.length === 0) {
+  if (listed.length === 0 && !registry) {
     log.warn('no auth instances and no TERN_AUTH_JWKS_URL: tokens are not checked at the edge');
     return undefined;
   }
   return {
     kind: 'provider',
     async load() {
+      const registered = registry ? (await registry.list('auth')).map((entry) => entry.origin) : [];
+      const authInstances = [...new Set([...listed, ...registered])];
       const start = Math.floor(Math.random() * authInstances.length);
       for (let i = 0; i < authInstances.length; i++) {
         const origin = authInstances[(start + i) % authInstances.length];
