@@ -42,7 +42,8 @@ export async function spawnTern(
     );
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
       stdout.push(chunk);
-      const match = /Tern (?:gateway )?is listening on (http:\/\/\S+)/.exec(stdout.join(''));
+      // At a line's start: `tern up` passes its processes' lines on, prefixed with their names.
+      const match = /^Tern (?:gateway )?is listening on (http:\/\/\S+)/m.exec(stdout.join(''));
       if (match?.[1]) {
         clearTimeout(timer);
         resolve(match[1]);

@@ -7,6 +7,7 @@ import { printConfig } from './commands/config';
 import { printMail } from './commands/mail';
 import { gatewayCommand } from './commands/gateway';
 import { startCommand } from './commands/start';
+import { upCommand } from './commands/up';
 
 export interface CliOptions {
   env?: Record<string, string | undefined>;
@@ -22,6 +23,9 @@ Commands:
                                             --port 0 picks a free port and prints it.
                                             --service gateway runs the API gateway alone, in front
                                             of the instances TERN_GATEWAY_UPSTREAMS lists.
+  up [--port <n>] [--instances <n>]         The services shape on this machine: the gateway on --port
+                                            (8080) and --instances (2) processes of each service, on
+                                            DATABASE_URL, REDIS_URL, NATS_URL (local defaults).
   admin-key                                 Print the admin key generated in the data dir.
   config                                    Print the configuration reference and the current values.
   mail [--to <address>] [--limit <n>]       Print the mail the embedded transport recorded (sign-up and
@@ -61,6 +65,26 @@ export async function runCli(argv: string[], options: CliOptions = {}): Promise<
           return await gatewayCommand({ config: loadConfig({ env, overrides }), out, err });
         }
         return await startCommand({ config: loadConfig({ env, overrides }), catalog, out, err });
+      }
+      case 'up': {
+        const instances = parsed.instances === undefined ? 2 : Number(parsed.instances);
+        const port = parsed.port === undefined ? 8080 : Number(parsed.port);
+        if (!Number.isInteger(instances) || instances < 1 || instances > 16) {
+          err('tern: --instances must be a whole number from 1 to 16');
+          return 2;
+        }
+        if (!Number.isInteger(port) || port < 0 || port > 65535) {
+          err('tern: --port must be a port number (0 picks a free one)');
+          return 2;
+        }
+        // The processes get the URLs; this one only needs the data directory (the admin key).
+        const config = loadConfig({
+          env: { ...env, DATABASE_URL: undefined, REDIS_URL: undefined, NATS_URL: undefined },
+        });
+        const services = (parsed.service.length ? parsed.service : catalog.map((d) => d.name)).filter(
+          (name) => name !== 'gateway',
+        );
+        return await upCommand({ config, env, port, instances, services, out, err });
       }
       case 'admin-key':
         return printAdminKey(loadConfig({ env }), out, err);
@@ -105,9 +129,16 @@ function parseFlags(args: string[]) {
       port: { type: 'string', short: 'p' },
       to: { type: 'string' },
       limit: { type: 'string' },
+      instances: { type: 'string', short: 'n' },
     },
     allowPositionals: false,
     strict: true,
   });
-  return { service: values.service ?? [], port: values.port, to: values.to, limit: values.limit };
+  return {
+    service: values.service ?? [],
+    port: values.port,
+    to: values.to,
+    limit: values.limit,
+    instances: values.instances,
+  };
 }
