@@ -54,6 +54,9 @@ export interface GatewayConfig {
   /** Undefined: `DEFAULT_RATE_POLICIES`. */
   rateLimits: readonly GatewayRatePolicy[] | undefined;
   rateLimitFailure: 'local' | 'closed';
+  corsOrigins: string[];
+  /** PEM files; the gateway serves HTTPS when set. */
+  tls: { certFile: string; keyFile: string } | undefined;
 }
 
 export interface DataConfig {

@@ -230,6 +230,8 @@ describe('loadConfig', () => {
       retries: 1,
       rateLimits: undefined,
       rateLimitFailure: 'local',
+      corsOrigins: [],
+      tls: undefined,
     });
     assert.equal(loadConfig({ env: {}, cwd }).gateway.routes, undefined, "undefined: Tern's own routes");
     for (const [key, value] of [
@@ -247,6 +249,7 @@ describe('loadConfig', () => {
       ['TERN_GATEWAY_RATE_LIMITS', '[{"name": "x", "by": "planet", "limit": 1, "windowMs": 1000}]'],
       ['TERN_GATEWAY_RATE_LIMITS', '[{"name": "x", "by": "ip", "limit": 0, "windowMs": 1000}]'],
       ['TERN_GATEWAY_RATE_LIMIT_FAILURE', 'open'],
+      ['TERN_GATEWAY_TLS_CERT_FILE', '/etc/tls/cert.pem'],
     ] as const) {
       assert.throws(
         () => loadConfig({ env: { [key]: value }, cwd }),

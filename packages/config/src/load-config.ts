@@ -26,6 +26,22 @@ import type { Secret } from './secret';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
+/** Both files or neither: one alone is a mistake, reported like any bad value. */
+function tlsFiles(
+  certFile: string | undefined,
+  keyFile: string | undefined,
+  issues: { key: string; reason: string }[],
+): { certFile: string; keyFile: string } | undefined {
+  if (certFile && keyFile) return { certFile, keyFile };
+  if (certFile || keyFile) {
+    const [set, missing] = certFile
+      ? ['TERN_GATEWAY_TLS_CERT_FILE', 'TERN_GATEWAY_TLS_KEY_FILE']
+      : ['TERN_GATEWAY_TLS_KEY_FILE', 'TERN_GATEWAY_TLS_CERT_FILE'];
+    issues.push({ key: set, reason: `must be set together with ${missing}` });
+  }
+  return undefined;
+}
+
 /** Every configuration key Tern reads. `tern config` prints this table; docs/configuration.md mirrors it. */
 export const CONFIG_KEYS = {
   PORT: {
@@ -133,6 +149,23 @@ export const CONFIG_KEYS = {
       'Gateway: further instances an idempotent request is tried on after a connection failure or a 503.',
     defaultText: '2',
     parse: integer(0, 5),
+  },
+  TERN_GATEWAY_CORS_ORIGINS: {
+    name: 'TERN_GATEWAY_CORS_ORIGINS',
+    description:
+      'Gateway: browser origins allowed to call the API (CORS), comma-separated, or `*`; none when unset.',
+    parse: list,
+  },
+  TERN_GATEWAY_TLS_CERT_FILE: {
+    name: 'TERN_GATEWAY_TLS_CERT_FILE',
+    description:
+      'Gateway: PEM certificate (chain) file; with TERN_GATEWAY_TLS_KEY_FILE the gateway serves HTTPS.',
+    parse: nonEmpty,
+  },
+  TERN_GATEWAY_TLS_KEY_FILE: {
+    name: 'TERN_GATEWAY_TLS_KEY_FILE',
+    description: 'Gateway: PEM private key file for TERN_GATEWAY_TLS_CERT_FILE.',
+    parse: nonEmpty,
   },
   TERN_GATEWAY_RATE_LIMITS: {
     name: 'TERN_GATEWAY_RATE_LIMITS',
@@ -482,6 +515,8 @@ export function loadConfig(options: LoadConfigOptions): TernConfig {
       retries: get('TERN_GATEWAY_RETRIES') ?? 2,
       rateLimits: get('TERN_GATEWAY_RATE_LIMITS'),
       rateLimitFailure: get('TERN_GATEWAY_RATE_LIMIT_FAILURE') ?? 'local',
+      corsOrigins: get('TERN_GATEWAY_CORS_ORIGINS') ?? [],
+      tls: tlsFiles(get('TERN_GATEWAY_TLS_CERT_FILE'), get('TERN_GATEWAY_TLS_KEY_FILE'), issues),
     },
     mail: mailUrl
       ? { kind: 'smtp', url: mailUrl, from: mailFrom }

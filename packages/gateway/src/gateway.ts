@@ -1,4 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { Duplex } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import { pipeline } from 'node:stream/promises';
 import {
@@ -12,6 +14,8 @@ import {
 import type { ServiceRegistry } from '@tern/registry';
 import { counter, gauge, Gauge, histogram, type Logger, type Registry } from '@tern/telemetry';
 import type { EdgeAuth, EdgeIdentity } from './edge-auth';
+import { createCors, securityHeaders, type CorsPolicy } from './edge-headers';
+import { tunnelUpgrade, upgradeHeaders } from './upgrade';
 import { rateLimited, rateLimitHeaders, type EdgeRateLimit, type RateVerdict } from './edge-rate-limit';
 import { gatewayErrors } from './gateway-errors';
 import { createHealthChecker, DEFAULT_HEALTH_CHECK, type HealthCheckPolicy } from './health-checker';
@@ -47,6 +51,10 @@ export interface GatewayOptions {
   auth?: EdgeAuth;
   /** Rate limits at the edge; without it none. */
   rateLimit?: EdgeRateLimit;
+  /** Browser origins allowed to call the API (CORS); none when absent. */
+  cors?: CorsPolicy;
+  /** Terminates TLS with this certificate and key (PEM) instead of serving plain HTTP. */
+  tls?: { cert: string | Buffer; key: string | Buffer };
   /**
    * Service discovery: instances registered here are added to the static ones while they stay
    * registered, and the traffic split between versions is read from it (and set through it by
@@ -389,8 +397,15 @@ export function createGateway(options: GatewayOptions): Gateway {
     response.end(text);
   }
 
+  const cors = createCors(options.cors);
+  const security = securityHeaders(options.tls !== undefined);
+
   async function proxy(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const requestId = requestIdOf(request.headers);
+    // On every answer, whoever writes it (the upstream's own headers win where they overlap).
+    for (const name in security) response.setHeader(name, security[name] as string);
+    const corsHeaders = cors.headers(request);
+    for (const name in corsHeaders) response.setHeader(name, corsHeaders[name] as string);
     const url = request.url ?? '/';
     const query = url.indexOf('?');
     const path = query === -1 ? url : url.slice(0, query);
@@ -399,6 +414,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     const finish = (status: number) => requests.inc({ service, status: String(status) });
     try {
       if (answerOwn(path, response, requestId)) return;
+      if (cors.preflight(request, response, { 'x-request-id': requestId })) return;
       if (shuttingDown) throw gatewayErrors.shuttingDown();
       if (!isCleanPath(path, maxPathLength)) throw gatewayErrors.badPath();
       if (path === ADMIN_ROUTES || path.startsWith(`${ADMIN_ROUTES}/`)) {
@@ -544,23 +560,104 @@ export function createGateway(options: GatewayOptions): Gateway {
     }
   }
 
-  const server = createServer(
-    {
-      requestTimeout: options.clientTimeoutMs ?? 60_000,
-      headersTimeout: Math.min(options.clientTimeoutMs ?? 60_000, 20_000),
-      keepAliveTimeout: 72_000,
-      maxHeaderSize: 16 * 1024,
-    },
-    (request, response) => {
-      active += 1;
-      inFlight.inc();
-      void proxy(request, response).finally(() => {
-        active -= 1;
-        inFlight.dec();
-        if (active === 0) idle?.();
+  const serverOptions = {
+    requestTimeout: options.clientTimeoutMs ?? 60_000,
+    headersTimeout: Math.min(options.clientTimeoutMs ?? 60_000, 20_000),
+    keepAliveTimeout: 72_000,
+    maxHeaderSize: 16 * 1024,
+  };
+  const onRequest = (request: IncomingMessage, response: ServerResponse) => {
+    active += 1;
+    inFlight.inc();
+    void proxy(request, response).finally(() => {
+      active -= 1;
+      inFlight.dec();
+      if (active === 0) idle?.();
+    });
+  };
+  const server: Server = options.tls
+    ? createHttpsServer({ ...serverOptions, cert: options.tls.cert, key: options.tls.key }, onRequest)
+    : createServer(serverOptions, onRequest);
+
+  /**
+   * Upgrades (WebSockets, for realtime): routed, authenticated and rate-limited like any request,
+   * then tunnelled to an instance. A refusal is written on the socket as problem+json.
+   */
+  const tunnels = new Set<Duplex>();
+  server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    tunnels.add(socket);
+    socket.once('close', () => tunnels.delete(socket));
+    const requestId = requestIdOf(request.headers);
+    const url = request.url ?? '/';
+    const query = url.indexOf('?');
+    const path = query === -1 ? url : url.slice(0, query);
+    const refuse = (error: TernError) => {
+      const body = JSON.stringify(toProblem(error, { instance: path.slice(0, 256), requestId }));
+      const extra = Object.entries(error.headers)
+        .map(([name, value]) => `${name}: ${value}\r\n`)
+        .join('');
+      socket.end(
+        `HTTP/1.1 ${error.status} ${error.title}\r\ncontent-type: ${PROBLEM_CONTENT_TYPE}\r\n${extra}` +
+          `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\nx-request-id: ${requestId}\r\n\r\n${body}`,
+      );
+    };
+    socket.on('error', () => socket.destroy());
+    void (async () => {
+      if (shuttingDown) throw gatewayErrors.shuttingDown();
+      if (!isCleanPath(path, maxPathLength)) throw gatewayErrors.badPath();
+      const method = request.method ?? 'GET';
+      const route = routes.match(method, path);
+      if (!route) throw gatewayErrors.routeNotFound();
+      let identity: EdgeIdentity = { kind: 'anonymous' };
+      if (options.auth) {
+        identity =
+          route.access === 'public'
+            ? await options.auth.identify(request.headers.authorization)
+            : await options.auth.authenticate(request.headers.authorization);
+      }
+      const verdict = await options.rateLimit?.check(
+        method,
+        path,
+        identity,
+        request.socket.remoteAddress ?? '',
+      );
+      if (verdict && !verdict.allowed) throw rateLimited(verdict);
+      const pin = request.headers[VERSION_HEADER];
+      const point = identity.kind === 'user' ? cohortPoint(`${route.service}:${identity.id}`) : undefined;
+      const instance = table.pick(
+        route.service,
+        Date.now(),
+        new Set(),
+        typeof pin === 'string' ? pin : undefined,
+        point,
+      );
+      if (!instance) throw gatewayErrors.noUpstream(route.service);
+      tunnelUpgrade({
+        request,
+        client: socket,
+        head,
+        origin: instance.origin,
+        headers: upgradeHeaders(
+          upstreamHeaders(request, requestId, traceparentFor(request.headers)),
+          request,
+        ),
+        timeoutMs: options.upstreamTimeoutMs,
+        onError: (error) => {
+          instance.recordFailure('connect', Date.now());
+          log.warn(
+            { err: error, requestId, service: route.service, instance: instance.origin },
+            'upgrade failed',
+          );
+        },
       });
-    },
-  );
+    })().catch((error: unknown) => {
+      if (isTernError(error)) refuse(error);
+      else {
+        log.error({ err: error, requestId }, 'upgrade failed');
+        socket.destroy();
+      }
+    });
+  });
   server.on('clientError', answerClientError);
 
   return {
@@ -578,7 +675,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       });
       const address = server.address() as AddressInfo;
       const shown = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
-      return `http://${shown}:${address.port}`;
+      return `${options.tls ? 'https' : 'http'}://${shown}:${address.port}`;
     },
     async stop(timeoutMs = 10_000) {
       shuttingDown = true;
@@ -593,6 +690,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       await drained;
       clearTimeout(timer);
       server.closeAllConnections();
+      // Upgraded connections (WebSockets) are no longer the server's: closed here, clients reconnect elsewhere.
+      for (const tunnel of tunnels) tunnel.destroy();
       stopWatching?.();
       await Promise.all(table.all().map((instance) => instance.close()));
     },

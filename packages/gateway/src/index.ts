@@ -16,3 +16,5 @@ export {
   type EdgeRateLimitOptions,
   type GatewayRatePolicy,
 } from './edge-rate-limit';
+export { type CorsPolicy } from './edge-headers';
+export { VERSION_HEADER } from './gateway';

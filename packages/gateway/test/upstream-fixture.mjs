@@ -39,6 +39,15 @@ const server = createServer(async (request, response) => {
     }),
   );
 });
+// An upgrade is accepted and then everything received is echoed back, prefixed with this id once.
+server.on('upgrade', (request, socket) => {
+  socket.write(
+    `HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nx-upstream: ${id}\r\n` +
+      `x-seen-request-id: ${request.headers['x-request-id'] ?? ''}\r\n\r\n`,
+  );
+  socket.on('data', (chunk) => socket.write(chunk));
+  socket.on('error', () => socket.destroy());
+});
 server.keepAliveTimeout = 30_000;
 server.listen(Number(process.env.FIXTURE_PORT ?? 0), '127.0.0.1', () => {
   console.log(`listening on http://127.0.0.1:${server.address().port}`);

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { TernConfig } from '@tern/config';
 import {
   createEdgeAuth,
@@ -63,6 +64,15 @@ export async function gatewayCommand({ config, out, err }: GatewayCommandOptions
         });
   const gateway = createGateway({
     ...(registry ? { registry } : {}),
+    ...(config.gateway.corsOrigins.length ? { cors: { origins: config.gateway.corsOrigins } } : {}),
+    ...(config.gateway.tls
+      ? {
+          tls: {
+            cert: readFileSync(config.gateway.tls.certFile),
+            key: readFileSync(config.gateway.tls.keyFile),
+          },
+        }
+      : {}),
     auth,
     rateLimit,
     log,
