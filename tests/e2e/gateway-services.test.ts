@@ -75,14 +75,18 @@ describe('the services shape behind `tern start --service gateway`', () => {
       ),
     );
     const origins = instances.map((instance) => instance.url).join(',');
-    gateway = await spawnTern(['start', '--service', 'gateway', '--port', '0'], {
-      TERN_GATEWAY_UPSTREAMS: `auth=${origins};data=${origins};system=${origins}`,
-      TERN_INSTANCE_ID: 'gw-1',
-      TERN_LOG_LEVEL: 'warn',
-      TERN_ADMIN_KEY: ADMIN_KEY,
-      REDIS_URL: TEST_REDIS_URL,
-      TERN_REDIS_KEY_PREFIX: redisPrefix,
-    });
+    gateway = await spawnTern(
+      ['start', '--service', 'gateway', '--port', '0'],
+      {
+        TERN_GATEWAY_UPSTREAMS: `auth=${origins};data=${origins};system=${origins}`,
+        TERN_INSTANCE_ID: 'gw-1',
+        TERN_LOG_LEVEL: 'warn',
+        TERN_ADMIN_KEY: ADMIN_KEY,
+        REDIS_URL: TEST_REDIS_URL,
+        TERN_REDIS_KEY_PREFIX: redisPrefix,
+      },
+      { timeoutMs: 60_000 },
+    );
   });
 
   after(async () => {
@@ -152,10 +156,11 @@ describe('the services shape behind `tern start --service gateway`', () => {
 
   it('sends traffic to an instance that registers itself, and none once it deregisters on SIGTERM', async () => {
     const port = await freePort();
-    const late = await spawnTern(['start', '--port', String(port)], {
-      ...serviceEnv('svc-3'),
-      TERN_ADVERTISE_URL: `http://127.0.0.1:${port}`,
-    });
+    const late = await spawnTern(
+      ['start', '--port', String(port)],
+      { ...serviceEnv('svc-3'), TERN_ADVERTISE_URL: `http://127.0.0.1:${port}` },
+      { timeoutMs: 60_000 },
+    );
     const user = await signIn();
     await waitFor(
       async () => {
@@ -163,7 +168,7 @@ describe('the services shape behind `tern start --service gateway`', () => {
         assert.equal(me.status, 200);
         return (await served(late, '/v1/auth/me')) > 0;
       },
-      { timeoutMs: 10_000, what: 'the registered instance to take traffic' },
+      { timeoutMs: 30_000, what: 'the registered instance to take traffic' },
     );
     assert.equal(await late.stop('SIGTERM'), 0, late.stderr.join(''));
     for (let i = 0; i < 20; i++) {

@@ -19,7 +19,7 @@ export interface TernProcess {
 export async function spawnTern(
   args: string[],
   env: Record<string, string>,
-  { withFixtures = false, timeoutMs = 20_000 } = {},
+  { withFixtures = false, timeoutMs = 60_000 } = {},
 ): Promise<TernProcess> {
   const entry = withFixtures ? ['--import', 'tsx', TERN_WITH_FIXTURES] : [TERN_BIN];
   const child = spawn(process.execPath, [...entry, ...args], {

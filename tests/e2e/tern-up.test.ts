@@ -24,7 +24,8 @@ describe('tern up: the services shape on one machine', () => {
   before(async () => {
     database = await createTestDatabase();
     up = await spawnTern(
-      ['up', '--port', '0', '--instances', '2'],
+      // Two of the services, so the test starts five processes rather than seven on a 2-core machine.
+      ['up', '--port', '0', '--instances', '2', '--service', 'auth', '--service', 'data'],
       {
         DATABASE_URL: database.url,
         REDIS_URL: TEST_REDIS_URL,
@@ -48,7 +49,7 @@ describe('tern up: the services shape on one machine', () => {
     await deleteRedisKeys(redisPrefix);
   });
 
-  it('serves the public API through its gateway, two registered instances of each service behind it', async () => {
+  it('serves the public API through its gateway, two registered instances of each service asked for behind it', async () => {
     const routes = await fetch(`${up.url}/v1/admin/routes`, {
       headers: { authorization: `Bearer ${adminKey}` },
     });
@@ -56,7 +57,8 @@ describe('tern up: the services shape on one machine', () => {
     const { services } = (await routes.json()) as {
       services: Record<string, { versions: Record<string, { available: boolean }[]> }>;
     };
-    for (const service of ['auth', 'data', 'system']) {
+    assert.deepEqual(Object.keys(services).sort(), ['auth', 'data']);
+    for (const service of ['auth', 'data']) {
       const instances = Object.values(services[service]?.versions ?? {}).flat();
       assert.equal(instances.filter((instance) => instance.available).length, 2, service);
     }

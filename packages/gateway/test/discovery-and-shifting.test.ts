@@ -124,7 +124,15 @@ describe('gateway: discovery, draining and traffic shifting', () => {
         else served.push({ version: (answer.body.instance ?? '?').slice(0, 2), at: Date.now() });
       }
     });
-    const shiftStarted = Date.now();
+    // Enough traffic on v1 alone first, however slow the machine.
+    await waitFor(() => served.length >= 40, { timeoutMs: 20_000, what: 'traffic before the shift' }).catch(
+      (error: unknown) => {
+        running = false;
+        throw error;
+      },
+    );
+    const before = served.slice();
+    const statuses: number[] = [];
     for (const v2 of [10, 25, 50, 75, 100]) {
       await new Promise((resolve) => setTimeout(resolve, 300));
       const response = await fetch(`${urls[0]}/v1/admin/routes/data`, {
@@ -132,21 +140,30 @@ describe('gateway: discovery, draining and traffic shifting', () => {
         headers: admin,
         body: JSON.stringify({ weights: { v1: 100 - v2, v2 } }),
       });
-      assert.equal(response.status, 200, await response.text());
+      statuses.push(response.status);
+      await response.arrayBuffer();
     }
-    const shifted = Date.now();
-    await new Promise((resolve) => setTimeout(resolve, 600));
-    running = false;
+    // The last split reaches the other gateway through Redis; allow it a second on a busy machine.
+    const settled = Date.now() + 1_000;
+    await waitFor(() => served.filter((s) => s.at > settled).length >= 40, {
+      timeoutMs: 20_000,
+      what: 'traffic after the shift',
+    }).finally(() => {
+      running = false;
+    });
     await Promise.all(clients);
+    assert.deepEqual(statuses, [200, 200, 200, 200, 200]);
 
     assert.deepEqual(failures, [], 'no request failed during the shift');
-    const before = served.filter((s) => s.at < shiftStarted + 250);
-    const afterShift = served.filter((s) => s.at > shifted + 300);
-    assert.ok(before.length > 20 && before.every((s) => s.version === 'v1'), 'all on v1 before');
-    assert.ok(afterShift.length > 20, `traffic after the shift: ${afterShift.length}`);
+    assert.ok(before.length >= 40 && before.every((s) => s.version === 'v1'), 'all on v1 before');
+    const afterShift = served.filter((s) => s.at > settled);
     assert.ok(
       afterShift.every((s) => s.version === 'v2'),
       'all on v2 after, on both gateways',
+    );
+    assert.ok(
+      served.some((s) => s.version === 'v1') && served.some((s) => s.version === 'v2'),
+      'both versions served during the run',
     );
     await deleteRedisKeys(prefix);
   });
