@@ -53,7 +53,7 @@ function pinSelf(core: number): boolean {
 }
 
 interface Target {
-  name: 'direct' | 'nginx' | 'tern gateway' | 'node ref';
+  name: 'direct' | 'nginx' | 'tern gateway' | 'node ref' | 'tern, no rate limit' | 'tern, proxy only';
   url: string;
   /** The proxy's process (none for direct): its CPU per request is reported. */
   pid?: number;
@@ -135,35 +135,51 @@ async function main(): Promise<void> {
     }
 
     // The gateway guards the path as a private route: a token is verified on every request.
-    const gateway = await spawnServer({
-      name: 'tern gateway',
-      args: [join(ROOT, 'apps/tern/bin/tern.js'), 'start', '--service', 'gateway', '--port', '0'],
-      cpus: SERVER_CORE,
-      cwd: ROOT,
-      env: {
-        ...process.env,
-        TERN_HOST: '127.0.0.1',
-        TERN_LOG_LEVEL: 'warn',
-        TERN_ADMIN_KEY: ADMIN_KEY,
-        REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
-        TERN_REDIS_KEY_PREFIX: `bench-gw-${process.pid}:`,
-        TERN_GATEWAY_UPSTREAMS: `auth=${upstream}`,
-        TERN_GATEWAY_ROUTES: JSON.stringify([{ prefix: PATH, service: 'auth', access: 'private' }]),
-        TERN_GATEWAY_RATE_LIMITS: JSON.stringify([
-          { name: 'bench', by: 'user', limit: 1_000_000_000, windowMs: 1_000, burst: 1_000_000_000 },
-        ]),
-      },
-      listening: /Tern gateway is listening on (http:\/\/\S+)/,
-    });
-    gateway.child.stdout?.resume();
-    targets.push({
-      name: 'tern gateway',
-      url: gateway.url,
-      pid: gateway.pid,
-      stop: async () => {
-        gateway.child.kill('SIGTERM');
-      },
-    });
+    const startGateway = async (name: Target['name'], extraEnv: Record<string, string | undefined>) => {
+      const removed = Object.keys(extraEnv).filter((key) => extraEnv[key] === undefined);
+      const server = await spawnServer({
+        name,
+        // BENCH_GATEWAY_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof", to profile the gateway.
+        args: [
+          ...(process.env.BENCH_GATEWAY_NODE_ARGS?.split(' ').filter(Boolean) ?? []),
+          join(ROOT, 'apps/tern/bin/tern.js'),
+          'start',
+          '--service',
+          'gateway',
+          '--port',
+          '0',
+        ],
+        cpus: SERVER_CORE,
+        cwd: ROOT,
+        env: {
+          ...process.env,
+          TERN_HOST: '127.0.0.1',
+          TERN_LOG_LEVEL: 'warn',
+          TERN_ADMIN_KEY: ADMIN_KEY,
+          REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+          TERN_REDIS_KEY_PREFIX: `bench-gw-${process.pid}:`,
+          TERN_GATEWAY_UPSTREAMS: `auth=${upstream}`,
+          TERN_GATEWAY_ROUTES: JSON.stringify([{ prefix: PATH, service: 'auth', access: 'private' }]),
+          TERN_GATEWAY_RATE_LIMITS: JSON.stringify([
+            { name: 'bench', by: 'user', limit: 1_000_000_000, windowMs: 1_000, burst: 1_000_000_000 },
+          ]),
+          ...extraEnv,
+        },
+        listening: /Tern gateway is listening on (http:\/\/\S+)/,
+        without: removed,
+      });
+      server.child.stdout?.resume();
+      targets.push({
+        name,
+        url: server.url,
+        pid: server.pid,
+        stop: async () => {
+          server.child.kill('SIGTERM');
+        },
+      });
+      return server;
+    };
+    const gateway = await startGateway('tern gateway', {});
     const check = await fetch(`${gateway.url}${PATH}`, { headers });
     if (check.status !== 200 || !check.headers.get('ratelimit-limit')) {
       throw new Error(`gateway check: ${check.status} ${await check.text()}`);
@@ -183,6 +199,16 @@ async function main(): Promise<void> {
       stop: async () => {
         reference.child.kill('SIGTERM');
       },
+    });
+
+    // Diagnosis: what the rate limit (a Redis call) and authentication cost, row by row.
+    await startGateway('tern, no rate limit', { TERN_GATEWAY_RATE_LIMITS: '[]' });
+    // No Redis (so no registry), no auth instance listed and no JWKS URL: nothing but the proxy.
+    await startGateway('tern, proxy only', {
+      REDIS_URL: undefined,
+      TERN_GATEWAY_RATE_LIMITS: '[]',
+      TERN_GATEWAY_UPSTREAMS: `bench=${upstream}`,
+      TERN_GATEWAY_ROUTES: JSON.stringify([{ prefix: PATH, service: 'bench' }]),
     });
 
     const measured: Measured[] = [];
@@ -236,6 +262,8 @@ async function main(): Promise<void> {
     console.log(`total ${round((performance.now() - started) / 1000, 1)} s`);
   } finally {
     for (const target of targets) await target.stop();
+    // A profiled gateway writes its profile on exit.
+    await new Promise((resolve) => setTimeout(resolve, 500));
     if (service) await stopTern(service);
   }
 }

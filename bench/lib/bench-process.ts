@@ -18,12 +18,16 @@ export async function spawnServer(options: {
   env: NodeJS.ProcessEnv;
   listening: RegExp;
   cwd?: string;
+  /** Environment variables to leave out (set in `env` or inherited). */
+  without?: readonly string[];
 }): Promise<{ child: ChildProcess; pid: number; url: string }> {
   const { args, cpus } = options;
+  const env = { ...options.env };
+  for (const name of options.without ?? []) delete env[name];
   const child = spawn(
     cpus === undefined ? process.execPath : 'taskset',
     cpus === undefined ? args : ['-c', cpus, process.execPath, ...args],
-    { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] },
+    { cwd: options.cwd, env, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   // Should the benchmark fail half-way, no server outlives it.
   const killOnExit = () => child.kill('SIGKILL');

@@ -1,8 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { Duplex } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import type { AddressInfo } from 'node:net';
-import { pipeline } from 'node:stream/promises';
+import { EventEmitter } from 'node:events';
 import {
   answerClientError,
   isTernError,
@@ -93,6 +93,65 @@ const CONNECT_ERRORS = new Set([
 ]);
 
 const ADMIN_ROUTES = '/v1/admin/routes';
+/** Answers up to this size are read whole and sent with their headers in one write. */
+const WHOLE_ANSWER_BYTES = 64 * 1024;
+
+/** The abort signal handed to undici: fired when the client leaves before its answer is done. */
+class ClientGone extends EventEmitter {
+  aborted = false;
+  fire(): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.emit('abort');
+  }
+}
+
+/**
+ * Sends an upstream answer on: a small one (by Content-Length) read whole and written with its
+ * headers at once, a larger or unsized one streamed with back-pressure. Resolves to the error
+ * that broke it off, if any (the response is then destroyed). Hand-written instead of
+ * `stream.pipeline`, whose per-call AbortController, DOMException and end-of-stream listeners
+ * were 15 % of the gateway's CPU in a profile.
+ */
+function relay(
+  body: Readable,
+  response: ServerResponse,
+  status: number,
+  headers: Record<string, string | string[]>,
+): Promise<Error | undefined> {
+  const length = Number(headers['content-length']);
+  const whole = Number.isInteger(length) && length <= WHOLE_ANSWER_BYTES;
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let settled = false;
+    const done = (error?: Error) => {
+      if (settled) return;
+      settled = true;
+      if (error) {
+        body.destroy();
+        response.destroy();
+      }
+      resolve(error);
+    };
+    if (!whole) response.writeHead(status, headers);
+    body.on('data', (chunk: Buffer) => {
+      if (whole) chunks.push(chunk);
+      else if (!response.write(chunk)) body.pause();
+    });
+    response.on('drain', () => body.resume());
+    body.on('end', () => {
+      if (whole) {
+        response.writeHead(status, headers);
+        response.end(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
+      } else response.end();
+      done();
+    });
+    body.on('error', (error: Error) => done(error));
+    response.on('close', () => {
+      if (!response.writableFinished) done(new Error('client closed the connection'));
+    });
+  });
+}
 
 /** A request body of at most `limit` bytes, as text. */
 async function readSmallBody(request: IncomingMessage, limit: number): Promise<string> {
@@ -446,9 +505,11 @@ export function createGateway(options: GatewayOptions): Gateway {
         IDEMPOTENT.has(method) || (request.headers['idempotency-key'] !== undefined && options.retries > 0);
       const { body, retryable } = await bodyOf(request, mayRetry);
       const headers = upstreamHeaders(request, requestId, traceparentFor(request.headers));
-      const abort = new AbortController();
+      // undici takes an EventEmitter as its abort signal: cheaper than an AbortController, whose
+      // abort builds a DOMException (and most requests never need it).
+      const abort = new ClientGone();
       response.once('close', () => {
-        if (!response.writableFinished) abort.abort();
+        if (!response.writableFinished) abort.fire();
       });
       const tried = new Set<UpstreamInstance>();
       for (let attempt = 0; ; attempt++) {
@@ -464,7 +525,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         const canRetry = retryable && attempt < options.retries;
         const outcome = await forward(
           instance,
-          { method, url, headers, body, signal: abort.signal },
+          { method, url, headers, body, signal: abort },
           canRetry,
           verdict,
         );
@@ -495,7 +556,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         url: string;
         headers: Record<string, string | string[]>;
         body: Buffer | AsyncIterable<Buffer> | undefined;
-        signal: AbortSignal;
+        signal: ClientGone;
       },
       canRetry: boolean,
       verdict: RateVerdict | undefined,
@@ -513,7 +574,7 @@ export function createGateway(options: GatewayOptions): Gateway {
           path: outgoing.url,
           headers: outgoing.headers,
           body: outgoing.body as Buffer,
-          signal: outgoing.signal,
+          signal: outgoing.signal as unknown as AbortSignal,
           headersTimeout: options.upstreamTimeoutMs,
           bodyTimeout: options.upstreamTimeoutMs,
         });
@@ -526,16 +587,10 @@ export function createGateway(options: GatewayOptions): Gateway {
         }
         const answerHeaders = clientHeaders(upstream.headers, requestId);
         if (verdict) Object.assign(answerHeaders, rateLimitHeaders(verdict));
-        response.writeHead(upstream.statusCode, answerHeaders);
-        try {
-          await pipeline(upstream.body, response);
-        } catch (error) {
-          // The answer broke off half-way (the instance died, or the client left): nothing more
-          // can be said on this response.
-          if (!outgoing.signal.aborted) {
-            log.warn({ err: error, requestId, ...labels }, 'upstream answer broke off');
-            response.destroy();
-          }
+        const broken = await relay(upstream.body, response, upstream.statusCode, answerHeaders);
+        // The answer broke off half-way (the instance died): nothing more can be said on it.
+        if (broken && !outgoing.signal.aborted) {
+          log.warn({ err: broken, requestId, ...labels }, 'upstream answer broke off');
         }
         return upstream.statusCode;
       } catch (error) {
