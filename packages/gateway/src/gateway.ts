@@ -219,43 +219,46 @@ export function createGateway(options: GatewayOptions): Gateway {
     options.metrics,
     'tern_gateway_requests_total',
     'Requests answered by the gateway.',
-    ['service', 'status'],
+    ['upstream', 'status'],
   );
   const upstreamDuration = histogram(
     options.metrics,
     'tern_gateway_upstream_duration_seconds',
     'Time until an upstream instance answered with headers.',
-    ['service', 'instance'],
+    ['upstream', 'upstream_instance'],
   );
   const upstreamErrors = counter(
     options.metrics,
     'tern_gateway_upstream_errors_total',
     'Requests to an upstream instance that failed: connect, timeout or server-error (5xx).',
-    ['service', 'instance', 'kind'],
+    ['upstream', 'upstream_instance', 'kind'],
   );
   const ejections = counter(
     options.metrics,
     'tern_gateway_upstream_ejections_total',
     'Times an upstream instance was taken out of rotation by outlier detection.',
-    ['service', 'instance'],
+    ['upstream', 'upstream_instance'],
   );
   const retries = counter(
     options.metrics,
     'tern_gateway_retries_total',
     'Requests tried on another instance.',
-    ['service'],
+    ['upstream'],
   );
   const inFlight = gauge(options.metrics, 'tern_gateway_requests_in_flight', 'Requests being proxied.', []);
 
   const onEject = (instance: UpstreamInstance, forMs: number) => {
-    ejections.inc({ service: instance.service, instance: instance.origin });
-    log.warn({ service: instance.service, instance: instance.origin, forMs }, 'upstream instance ejected');
+    ejections.inc({ upstream: instance.service, upstream_instance: instance.origin });
+    log.warn(
+      { upstream: instance.service, upstreamInstance: instance.origin, forMs },
+      'upstream instance ejected',
+    );
   };
   const health = createHealthChecker(
     { ...DEFAULT_HEALTH_CHECK, ...options.healthCheck },
     (instance, healthy) => {
       log[healthy ? 'info' : 'warn'](
-        { service: instance.service, instance: instance.origin },
+        { upstream: instance.service, upstreamInstance: instance.origin },
         healthy ? 'upstream instance healthy' : 'upstream instance failed its health checks',
       );
     },
@@ -265,7 +268,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     (service, version, origin) => {
       const instance = new UpstreamInstance(service, version, origin, outlier, onEject);
       health.watch(instance);
-      log.info({ service, version, instance: origin }, 'upstream instance added');
+      log.info({ upstream: service, version, upstreamInstance: origin }, 'upstream instance added');
       return instance;
     },
     (instance) => {
@@ -273,7 +276,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       instance.draining = true;
       health.unwatch(instance);
       log.info(
-        { service: instance.service, instance: instance.origin },
+        { upstream: instance.service, upstreamInstance: instance.origin },
         'upstream instance removed; draining',
       );
       void instance.close();
@@ -281,7 +284,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   );
   for (const service of routes.services()) {
     if (table.versions(service).size === 0 && !options.registry) {
-      log.warn({ service }, 'a route names a service with no instances configured');
+      log.warn({ upstream: service }, 'a route names a service with no instances configured');
     }
   }
   let stopWatching: (() => void) | undefined;
@@ -290,14 +293,14 @@ export function createGateway(options: GatewayOptions): Gateway {
     new Gauge({
       name: 'tern_gateway_upstream_available',
       help: 'Upstream instances taking traffic (1) or not: ejected, failing health checks or draining (0).',
-      labelNames: ['service', 'instance'],
+      labelNames: ['upstream', 'upstream_instance'],
       registers: [options.metrics],
       collect() {
         const now = Date.now();
         {
           for (const instance of table.all()) {
             this.set(
-              { service: instance.service, instance: instance.origin },
+              { upstream: instance.service, upstream_instance: instance.origin },
               instance.available(now) ? 1 : 0,
             );
           }
@@ -440,7 +443,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       const weights = parseWeights(await readSmallBody(request, 16 * 1024));
       if (options.registry) await options.registry.setWeights(service, weights);
       table.setWeights(service, weights);
-      log.info({ service, weights, requestId }, 'traffic split changed');
+      log.info({ upstream: service, weights, requestId }, 'traffic split changed');
       body = describeService(service);
     } else if (method === 'GET' || method === 'PUT') {
       throw gatewayErrors.routeNotFound();
@@ -470,7 +473,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     const path = query === -1 ? url : url.slice(0, query);
     const method = request.method ?? 'GET';
     let service = 'unmatched';
-    const finish = (status: number) => requests.inc({ service, status: String(status) });
+    const finish = (status: number) => requests.inc({ upstream: service, status: String(status) });
     try {
       if (answerOwn(path, response, requestId)) return;
       if (cors.preflight(request, response, { 'x-request-id': requestId })) return;
@@ -530,7 +533,7 @@ export function createGateway(options: GatewayOptions): Gateway {
           verdict,
         );
         if (outcome === 'retry') {
-          retries.inc({ service });
+          retries.inc({ upstream: service });
           continue;
         }
         if (outcome instanceof Error) throw outcome;
@@ -540,7 +543,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     } catch (error) {
       if (response.destroyed) return;
       const ternError = isTernError(error) ? error : gatewayErrors.upstreamUnreachable(service);
-      if (!isTernError(error)) log.error({ err: error, requestId, service }, 'gateway request failed');
+      if (!isTernError(error))
+        log.error({ err: error, requestId, upstream: service }, 'gateway request failed');
       sendProblem(response, ternError, requestId, path);
       finish(ternError.status);
     }
@@ -561,7 +565,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       canRetry: boolean,
       verdict: RateVerdict | undefined,
     ): Promise<number | 'retry' | TernError> {
-      const labels = { service, instance: instance.origin };
+      const labels = { upstream: service, upstream_instance: instance.origin };
       const failed = (kind: FailureKind) => {
         upstreamErrors.inc({ ...labels, kind });
         instance.recordFailure(kind, Date.now());
@@ -700,7 +704,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         onError: (error) => {
           instance.recordFailure('connect', Date.now());
           log.warn(
-            { err: error, requestId, service: route.service, instance: instance.origin },
+            { err: error, requestId, upstream: route.service, upstreamInstance: instance.origin },
             'upgrade failed',
           );
         },

@@ -146,7 +146,7 @@ describe('gateway', () => {
     const metrics = await telemetry.metrics.metrics();
     assert.match(
       metrics,
-      /tern_gateway_upstream_errors_total\{service="data",instance="[^"]+",kind="timeout"\} 1/,
+      /tern_gateway_upstream_errors_total\{upstream="data",upstream_instance="[^"]+",kind="timeout"\} 1/,
     );
   });
 
@@ -156,10 +156,10 @@ describe('gateway', () => {
     // Every instance answers 503 here: the read was tried on three, and the last answer is passed on.
     assert.equal(read.status, 503);
     const metrics = await telemetry.metrics.metrics();
-    assert.match(metrics, /tern_gateway_retries_total\{service="data"\} 2/);
+    assert.match(metrics, /tern_gateway_retries_total\{upstream="data"\} 2/);
     const write = await call(`${url}/v1/data/flaky?status=503`, { method: 'POST', body: '{}' });
     assert.equal(write.status, 503);
-    assert.match(await telemetry.metrics.metrics(), /tern_gateway_retries_total\{service="data"\} 2/);
+    assert.match(await telemetry.metrics.metrics(), /tern_gateway_retries_total\{upstream="data"\} 2/);
   });
 
   it('takes an instance failing its health checks out of rotation, and back once it recovers', async () => {
@@ -211,7 +211,7 @@ describe('gateway', () => {
     assert.ok(instance?.ejected(Date.now()), 'the killed instance is ejected');
     assert.match(
       await telemetry.metrics.metrics(),
-      /tern_gateway_upstream_ejections_total\{service="data",instance="[^"]+"\} 1/,
+      /tern_gateway_upstream_ejections_total\{upstream="data",upstream_instance="[^"]+"\} 1/,
     );
     fixtures.pop();
   });
