@@ -3,7 +3,7 @@ import type { QueueConfig } from '@tern/queue';
 import type { RateLimitConfig } from '@tern/rate-limit';
 import type { StoreConfig } from '@tern/store';
 import type { MailConfig } from '@tern/mail';
-import type { GatewayRatePolicy, GatewayRoute } from '@tern/gateway';
+import type { ApiKey, GatewayRatePolicy, GatewayRoute } from '@tern/gateway';
 import type { RegistryConfig } from '@tern/registry';
 import type { LogLevel } from '@tern/telemetry';
 import type { Secret } from './secret';
@@ -55,6 +55,7 @@ export interface GatewayConfig {
   rateLimits: readonly GatewayRatePolicy[] | undefined;
   rateLimitFailure: 'local' | 'closed';
   corsOrigins: string[];
+  apiKeys: ApiKey[];
   /** PEM files; the gateway serves HTTPS when set. */
   tls: { certFile: string; keyFile: string } | undefined;
 }

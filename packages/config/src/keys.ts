@@ -244,3 +244,37 @@ export function origin(raw: string): Parsed<string> {
     return bad('must be an origin, without a path');
   return ok(parsed.origin);
 }
+
+/** A JSON array of gateway API keys: `{name, sha256 (hex of the key), prefixes, as: admin|anonymous}`. */
+export function gatewayApiKeys(
+  raw: string,
+): Parsed<{ name: string; sha256: string; prefixes: string[]; as: 'admin' | 'anonymous' }[]> {
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    return bad('must be a JSON array of {"name", "sha256", "prefixes", "as"} objects');
+  }
+  if (!Array.isArray(value)) return bad('must be a JSON array');
+  const names = new Set<string>();
+  for (const [index, item] of value.entries()) {
+    const key = item as Record<string, unknown>;
+    const problem =
+      typeof key.name !== 'string' || !/^[A-Za-z0-9_-]{1,64}$/.test(key.name) || names.has(key.name)
+        ? 'a unique name of 1–64 letters, digits, - or _'
+        : typeof key.sha256 !== 'string' || !/^[0-9a-fA-F]{64}$/.test(key.sha256)
+          ? "sha256: the key's SHA-256 in hex (never the key itself)"
+          : !Array.isArray(key.prefixes) ||
+              key.prefixes.length === 0 ||
+              key.prefixes.some(
+                (prefix) => typeof prefix !== 'string' || !/^(\/[A-Za-z0-9._~-]+)+$/.test(prefix),
+              )
+            ? 'prefixes: a non-empty list of paths such as /v1/data'
+            : key.as !== 'admin' && key.as !== 'anonymous'
+              ? 'as: admin or anonymous'
+              : undefined;
+    if (problem) return bad(`key ${index + 1} needs ${problem}`);
+    names.add(key.name as string);
+  }
+  return ok(value as never);
+}

@@ -231,6 +231,7 @@ describe('loadConfig', () => {
       rateLimits: undefined,
       rateLimitFailure: 'local',
       corsOrigins: [],
+      apiKeys: [],
       tls: undefined,
     });
     assert.equal(loadConfig({ env: {}, cwd }).gateway.routes, undefined, "undefined: Tern's own routes");
@@ -250,6 +251,18 @@ describe('loadConfig', () => {
       ['TERN_GATEWAY_RATE_LIMITS', '[{"name": "x", "by": "ip", "limit": 0, "windowMs": 1000}]'],
       ['TERN_GATEWAY_RATE_LIMIT_FAILURE', 'open'],
       ['TERN_GATEWAY_TLS_CERT_FILE', '/etc/tls/cert.pem'],
+      [
+        'TERN_GATEWAY_API_KEYS',
+        '[{"name": "k", "sha256": "plaintext-key", "prefixes": ["/v1"], "as": "admin"}]',
+      ],
+      [
+        'TERN_GATEWAY_API_KEYS',
+        `[{"name": "k", "sha256": "${'a'.repeat(64)}", "prefixes": [], "as": "admin"}]`,
+      ],
+      [
+        'TERN_GATEWAY_API_KEYS',
+        `[{"name": "k", "sha256": "${'a'.repeat(64)}", "prefixes": ["/v1"], "as": "root"}]`,
+      ],
     ] as const) {
       assert.throws(
         () => loadConfig({ env: { [key]: value }, cwd }),

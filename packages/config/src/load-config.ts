@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import type { LogLevel } from '@tern/telemetry';
 import type { TernConfig } from './config';
 import {
+  gatewayApiKeys,
   gatewayRatePolicies,
   gatewayRoutes,
   origin,
@@ -166,6 +167,13 @@ export const CONFIG_KEYS = {
     name: 'TERN_GATEWAY_TLS_KEY_FILE',
     description: 'Gateway: PEM private key file for TERN_GATEWAY_TLS_CERT_FILE.',
     parse: nonEmpty,
+  },
+  TERN_GATEWAY_API_KEYS: {
+    name: 'TERN_GATEWAY_API_KEYS',
+    description:
+      'Gateway: API keys of server-to-server callers (header X-Api-Key), JSON `[{"name", "sha256": "<hex of the key>", "prefixes": ["/v1/data"], "as": "admin"|"anonymous"}]`.',
+    secret: true,
+    parse: gatewayApiKeys,
   },
   TERN_GATEWAY_RATE_LIMITS: {
     name: 'TERN_GATEWAY_RATE_LIMITS',
@@ -516,6 +524,7 @@ export function loadConfig(options: LoadConfigOptions): TernConfig {
       rateLimits: get('TERN_GATEWAY_RATE_LIMITS'),
       rateLimitFailure: get('TERN_GATEWAY_RATE_LIMIT_FAILURE') ?? 'local',
       corsOrigins: get('TERN_GATEWAY_CORS_ORIGINS') ?? [],
+      apiKeys: get('TERN_GATEWAY_API_KEYS') ?? [],
       tls: tlsFiles(get('TERN_GATEWAY_TLS_CERT_FILE'), get('TERN_GATEWAY_TLS_KEY_FILE'), issues),
     },
     mail: mailUrl

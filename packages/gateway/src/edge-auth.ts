@@ -4,13 +4,34 @@ import { looksLikeJwt, type AccessTokenVerifier } from '@tern/tokens';
 
 /** Who is calling, as the gateway established it: for rate limits and logs. */
 export type EdgeIdentity =
-  { kind: 'anonymous' } | { kind: 'admin' } | { kind: 'user'; id: string; roles: readonly string[] };
+  | { kind: 'anonymous' }
+  | { kind: 'admin' }
+  | { kind: 'user'; id: string; roles: readonly string[] }
+  | { kind: 'apiKey'; name: string; as: ApiKey['as'] };
+
+/**
+ * An API key for a server-to-server caller. Only its SHA-256 is configured, never the key.
+ * It admits requests under its prefixes only; upstream they carry the admin credential (`as:
+ * 'admin'`) or no credential at all (`as: 'anonymous'`, for routes the service serves publicly):
+ * services never see, and cannot be given, the API key itself.
+ */
+export interface ApiKey {
+  name: string;
+  /** Hex SHA-256 of the key. */
+  sha256: string;
+  prefixes: readonly string[];
+  as: 'admin' | 'anonymous';
+}
+
+/** The header server-to-server callers send their API key in. */
+export const API_KEY_HEADER = 'x-api-key';
 
 export interface EdgeAuthOptions {
   /** Verifies user access tokens (the shared verifier, with its cache of verified tokens). */
   verifier: AccessTokenVerifier;
   /** The admin credential (`TERN_ADMIN_KEY`), accepted as a bearer credential like the services accept it. */
   adminKey?: string;
+  apiKeys?: readonly ApiKey[];
 }
 
 const BEARER = /^Bearer +([\x21-\x7e]{1,8192})$/i;
@@ -28,7 +49,27 @@ export function createEdgeAuth(options: EdgeAuthOptions) {
     options.adminKey === undefined ? undefined : createHash('sha256').update(options.adminKey).digest();
   // As in the services: a JWT-shaped credential is not compared with an admin key that is not one.
   const adminKeyIsJwtShaped = options.adminKey !== undefined && looksLikeJwt(options.adminKey);
+  const apiKeys = new Map((options.apiKeys ?? []).map((key) => [key.sha256.toLowerCase(), key]));
   return {
+    /**
+     * The caller presenting an API key, for a request to `path`: 401 for a key not configured,
+     * 403 outside the key's prefixes. Looked up by the key's SHA-256, so the keys are not in memory.
+     */
+    apiKey(presented: string, path: string): EdgeIdentity {
+      const key =
+        presented.length <= 512
+          ? apiKeys.get(createHash('sha256').update(presented).digest('hex'))
+          : undefined;
+      if (!key) throw runtimeErrors.unauthorized('The API key is not valid.');
+      if (!key.prefixes.some((prefix) => path === prefix || path.startsWith(`${prefix}/`))) {
+        throw runtimeErrors.forbidden(`The API key "${key.name}" does not reach this path.`);
+      }
+      return { kind: 'apiKey', name: key.name, as: key.as };
+    },
+    /** The admin credential, for requests made with an API key acting as admin. */
+    adminCredential(): string | undefined {
+      return options.adminKey;
+    },
     /** The caller of a private route; rejects with 401 problem+json errors. */
     async authenticate(authorization: string | undefined): Promise<EdgeIdentity> {
       if (authorization === undefined) throw runtimeErrors.unauthorized();

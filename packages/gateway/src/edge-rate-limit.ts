@@ -11,7 +11,7 @@ export interface GatewayRatePolicy {
   prefix?: string;
   methods?: readonly string[];
   /**
-   * What one bucket counts: each user (a signed-in caller's id; anonymous callers by IP), each
+   * What one bucket counts: each user (a signed-in caller's id, an API key's name; anonymous callers by IP), each
    * client IP, or everyone together on the route.
    */
   by: 'user' | 'ip' | 'route';
@@ -140,6 +140,7 @@ function subject(policy: GatewayRatePolicy, identity: EdgeIdentity, ip: string):
   if (policy.by === 'route') return 'all';
   if (policy.by === 'user' && identity.kind === 'user') return `u:${identity.id}`;
   if (policy.by === 'user' && identity.kind === 'admin') return 'admin';
+  if (policy.by === 'user' && identity.kind === 'apiKey') return `k:${identity.name}`;
   return `ip:${ip}`;
 }
 

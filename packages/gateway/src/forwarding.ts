@@ -25,6 +25,8 @@ const NOT_FORWARDED = new Set([
   'forwarded',
   'x-request-id',
   'traceparent',
+  // A server-to-server caller's API key stops at the gateway.
+  'x-api-key',
 ]);
 
 /** Response headers the gateway does not pass back: hop-by-hop ones (Node frames the answer itself). */

@@ -13,7 +13,7 @@ import {
 } from '@tern/errors';
 import type { ServiceRegistry } from '@tern/registry';
 import { counter, gauge, Gauge, histogram, type Logger, type Registry } from '@tern/telemetry';
-import type { EdgeAuth, EdgeIdentity } from './edge-auth';
+import { API_KEY_HEADER, type EdgeAuth, type EdgeIdentity } from './edge-auth';
 import { createCors, securityHeaders, type CorsPolicy } from './edge-headers';
 import { tunnelUpgrade, upgradeHeaders } from './upgrade';
 import { rateLimited, rateLimitHeaders, type EdgeRateLimit, type RateVerdict } from './edge-rate-limit';
@@ -392,6 +392,36 @@ export function createGateway(options: GatewayOptions): Gateway {
     return { body: limited(), retryable: false };
   }
 
+  /**
+   * Who calls: an API key when one is presented (then it alone counts), else the bearer
+   * credential, required on private routes. Without edge authentication configured, anyone.
+   */
+  async function identityOf(
+    request: IncomingMessage,
+    access: 'public' | 'private' | undefined,
+    path: string,
+  ): Promise<EdgeIdentity> {
+    if (!options.auth) return { kind: 'anonymous' };
+    const apiKey = request.headers[API_KEY_HEADER];
+    if (typeof apiKey === 'string') return options.auth.apiKey(apiKey, path);
+    const authorization = request.headers.authorization;
+    return access === 'public'
+      ? options.auth.identify(authorization)
+      : options.auth.authenticate(authorization);
+  }
+
+  /** An API key caller's request goes upstream with the credential its key grants, and no other. */
+  function credentialFor(
+    identity: EdgeIdentity,
+    headers: Record<string, string | string[]>,
+  ): Record<string, string | string[]> {
+    if (identity.kind !== 'apiKey') return headers;
+    delete headers.authorization;
+    const admin = options.auth?.adminCredential();
+    if (identity.as === 'admin' && admin) headers.authorization = `Bearer ${admin}`;
+    return headers;
+  }
+
   /** What the admin API shows of a service: its split and each version's instances. */
   function describeService(service: string) {
     const now = Date.now();
@@ -487,14 +517,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       const route = routes.match(method, path);
       if (!route) throw gatewayErrors.routeNotFound();
       service = route.service;
-      let identity: EdgeIdentity = { kind: 'anonymous' };
-      if (options.auth) {
-        const authorization = request.headers.authorization;
-        identity =
-          route.access === 'public'
-            ? await options.auth.identify(authorization)
-            : await options.auth.authenticate(authorization);
-      }
+      const identity = await identityOf(request, route.access, path);
       const verdict = await options.rateLimit?.check(
         method,
         path,
@@ -507,7 +530,10 @@ export function createGateway(options: GatewayOptions): Gateway {
       const mayRetry =
         IDEMPOTENT.has(method) || (request.headers['idempotency-key'] !== undefined && options.retries > 0);
       const { body, retryable } = await bodyOf(request, mayRetry);
-      const headers = upstreamHeaders(request, requestId, traceparentFor(request.headers));
+      const headers = credentialFor(
+        identity,
+        upstreamHeaders(request, requestId, traceparentFor(request.headers)),
+      );
       // undici takes an EventEmitter as its abort signal: cheaper than an AbortController, whose
       // abort builds a DOMException (and most requests never need it).
       const abort = new ClientGone();
@@ -667,13 +693,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       const method = request.method ?? 'GET';
       const route = routes.match(method, path);
       if (!route) throw gatewayErrors.routeNotFound();
-      let identity: EdgeIdentity = { kind: 'anonymous' };
-      if (options.auth) {
-        identity =
-          route.access === 'public'
-            ? await options.auth.identify(request.headers.authorization)
-            : await options.auth.authenticate(request.headers.authorization);
-      }
+      const identity = await identityOf(request, route.access, path);
       const verdict = await options.rateLimit?.check(
         method,
         path,

@@ -8,7 +8,14 @@ export {
   UpstreamInstance,
   type OutlierPolicy,
 } from './upstream-instance';
-export { createEdgeAuth, type EdgeAuth, type EdgeAuthOptions, type EdgeIdentity } from './edge-auth';
+export {
+  API_KEY_HEADER,
+  createEdgeAuth,
+  type ApiKey,
+  type EdgeAuth,
+  type EdgeAuthOptions,
+  type EdgeIdentity,
+} from './edge-auth';
 export {
   createEdgeRateLimit,
   DEFAULT_RATE_POLICIES,

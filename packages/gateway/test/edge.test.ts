@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, afterEach, before, describe, it } from 'node:test';
@@ -18,6 +19,9 @@ import {
 const ISSUER = 'tern';
 const AUDIENCE = 'tern-api';
 const ADMIN_KEY = 'edge-test-admin-key-0123456789abcdefghij';
+const BILLING_KEY = 'billing-service-api-key-0123456789abcdef';
+const HOOKS_KEY = 'hooks-service-api-key-0123456789abcdefgh';
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
 interface Key {
   privateKey: CryptoKey;
@@ -99,7 +103,14 @@ describe('gateway edge: authentication and rate limits', () => {
       retries: 0,
       bodyLimitBytes: 1024 * 1024,
       healthCheck: { intervalMs: 60_000 },
-      auth: createEdgeAuth({ verifier, adminKey: ADMIN_KEY }),
+      auth: createEdgeAuth({
+        verifier,
+        adminKey: ADMIN_KEY,
+        apiKeys: [
+          { name: 'billing', sha256: sha256(BILLING_KEY), prefixes: ['/v1/data/invoices'], as: 'admin' },
+          { name: 'hooks', sha256: sha256(HOOKS_KEY), prefixes: ['/v1/auth/login'], as: 'anonymous' },
+        ],
+      }),
       ...(policies
         ? {
             rateLimit: createEdgeRateLimit({
@@ -161,6 +172,40 @@ describe('gateway edge: authentication and rate limits', () => {
       headers: { authorization: 'Bearer eyJhbGciOiJub25lIn0.e30.' },
     });
     assert.equal(openWithBadToken.status, 200, 'a public route ignores credentials it cannot verify');
+  });
+
+  it('admits API keys on their prefixes only, sending upstream the credential the key grants and never the key', async () => {
+    const url = await startGateway([{ name: 'per-caller', by: 'user', limit: 3, windowMs: 60_000 }]);
+    const billing = await fetch(`${url}/v1/data/invoices/42`, {
+      headers: { 'x-api-key': BILLING_KEY, authorization: 'Bearer ignored-when-a-key-is-sent-0123456789' },
+    });
+    assert.equal(billing.status, 200);
+    assert.deepEqual(
+      await billing.json(),
+      { authorization: `Bearer ${ADMIN_KEY}` },
+      'acts as admin upstream',
+    );
+    const hooks = await fetch(`${url}/v1/auth/login`, {
+      method: 'POST',
+      body: '{}',
+      headers: { 'x-api-key': HOOKS_KEY },
+    });
+    assert.deepEqual(await hooks.json(), { authorization: null }, 'no credential upstream');
+    const outside = await fetch(`${url}/v1/data/notes`, { headers: { 'x-api-key': BILLING_KEY } });
+    assert.equal(outside.status, 403);
+    assert.equal(((await outside.json()) as { code: string }).code, 'runtime/forbidden');
+    for (const key of ['not-a-key', 'x'.repeat(5000), BILLING_KEY.slice(1)]) {
+      const refused = await fetch(`${url}/v1/data/invoices/1`, { headers: { 'x-api-key': key } });
+      assert.equal(refused.status, 401, key.slice(0, 20));
+    }
+    // Rate limits count the key as one caller.
+    const statuses: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const response = await fetch(`${url}/v1/data/invoices/1`, { headers: { 'x-api-key': BILLING_KEY } });
+      await response.arrayBuffer();
+      statuses.push(response.status);
+    }
+    assert.deepEqual(statuses, [200, 200, 429], 'its fourth request of the minute is refused');
   });
 
   it('answers 429 with RateLimit headers and Retry-After past a per-user limit, and counts users apart', async () => {

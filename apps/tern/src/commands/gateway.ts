@@ -47,6 +47,7 @@ export async function gatewayCommand({ config, out, err }: GatewayCommandOptions
           telemetry,
         }),
         adminKey: config.adminKey?.reveal(),
+        apiKeys: config.gateway.apiKeys,
       })
     : undefined;
   const policies = config.gateway.rateLimits ?? DEFAULT_RATE_POLICIES;
