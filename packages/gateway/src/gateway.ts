@@ -393,6 +393,32 @@ export function createGateway(options: GatewayOptions): Gateway {
   }
 
   /**
+   * What every proxied request goes through before an instance is picked, plain or upgrade: the
+   * route (404), the caller (401/403 on private routes), the rate limits (429), and where the
+   * version split places it (a `Tern-Version` pin, the user's cohort point).
+   */
+  async function admit(request: IncomingMessage, method: string, path: string) {
+    const route = routes.match(method, path);
+    if (!route) throw gatewayErrors.routeNotFound();
+    const identity = await identityOf(request, route.access, path);
+    const verdict = await options.rateLimit?.check(
+      method,
+      path,
+      identity,
+      request.socket.remoteAddress ?? '',
+    );
+    if (verdict && !verdict.allowed) throw rateLimited(verdict);
+    const pinned = request.headers[VERSION_HEADER];
+    return {
+      route,
+      identity,
+      verdict,
+      pin: typeof pinned === 'string' ? pinned : undefined,
+      point: identity.kind === 'user' ? cohortPoint(`${route.service}:${identity.id}`) : undefined,
+    };
+  }
+
+  /**
    * Who calls: an API key when one is presented (then it alone counts), else the bearer
    * credential, required on private routes. Without edge authentication configured, anyone.
    */
@@ -514,19 +540,9 @@ export function createGateway(options: GatewayOptions): Gateway {
         finish(response.statusCode);
         return;
       }
-      const route = routes.match(method, path);
-      if (!route) throw gatewayErrors.routeNotFound();
-      service = route.service;
-      const identity = await identityOf(request, route.access, path);
-      const verdict = await options.rateLimit?.check(
-        method,
-        path,
-        identity,
-        request.socket.remoteAddress ?? '',
-      );
-      if (verdict && !verdict.allowed) throw rateLimited(verdict);
-      const pin = request.headers[VERSION_HEADER];
-      const point = identity.kind === 'user' ? cohortPoint(`${service}:${identity.id}`) : undefined;
+      const admitted = await admit(request, method, path);
+      service = admitted.route.service;
+      const { identity, verdict, pin, point } = admitted;
       const mayRetry =
         IDEMPOTENT.has(method) || (request.headers['idempotency-key'] !== undefined && options.retries > 0);
       const { body, retryable } = await bodyOf(request, mayRetry);
@@ -542,13 +558,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       });
       const tried = new Set<UpstreamInstance>();
       for (let attempt = 0; ; attempt++) {
-        const instance = table.pick(
-          service,
-          Date.now(),
-          tried,
-          typeof pin === 'string' ? pin : undefined,
-          point,
-        );
+        const instance = table.pick(service, Date.now(), tried, pin, point);
         if (!instance) throw gatewayErrors.noUpstream(service);
         tried.add(instance);
         const canRetry = retryable && attempt < options.retries;
@@ -690,26 +700,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     void (async () => {
       if (shuttingDown) throw gatewayErrors.shuttingDown();
       if (!isCleanPath(path, maxPathLength)) throw gatewayErrors.badPath();
-      const method = request.method ?? 'GET';
-      const route = routes.match(method, path);
-      if (!route) throw gatewayErrors.routeNotFound();
-      const identity = await identityOf(request, route.access, path);
-      const verdict = await options.rateLimit?.check(
-        method,
-        path,
-        identity,
-        request.socket.remoteAddress ?? '',
-      );
-      if (verdict && !verdict.allowed) throw rateLimited(verdict);
-      const pin = request.headers[VERSION_HEADER];
-      const point = identity.kind === 'user' ? cohortPoint(`${route.service}:${identity.id}`) : undefined;
-      const instance = table.pick(
-        route.service,
-        Date.now(),
-        new Set(),
-        typeof pin === 'string' ? pin : undefined,
-        point,
-      );
+      const { route, identity, pin, point } = await admit(request, request.method ?? 'GET', path);
+      const instance = table.pick(route.service, Date.now(), new Set(), pin, point);
       if (!instance) throw gatewayErrors.noUpstream(route.service);
       tunnelUpgrade({
         request,
@@ -717,7 +709,7 @@ export function createGateway(options: GatewayOptions): Gateway {
         head,
         origin: instance.origin,
         headers: upgradeHeaders(
-          upstreamHeaders(request, requestId, traceparentFor(request.headers)),
+          credentialFor(identity, upstreamHeaders(request, requestId, traceparentFor(request.headers))),
           request,
         ),
         timeoutMs: options.upstreamTimeoutMs,
