@@ -17,9 +17,8 @@
  *   npm run --workspace bench auth
  *   BENCH_LOGIN_SECONDS=20 BENCH_PROBE_RATE=400 npm run --workspace bench auth
  */
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { saveResults, warnIfNoisy } from './lib/bench-process';
+import { pinSelf, saveResults, warnIfNoisy } from './lib/bench-process';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -62,15 +61,6 @@ const PASSWORD = 'bench-password-1';
 // prom-client samples the event loop with a 10 ms timer (packages/telemetry) and reports whole
 // intervals; what is beyond the 10 ms is the delay.
 const LOOP_SAMPLING_MS = 10;
-
-function pinSelf(core: number): boolean {
-  try {
-    execFileSync('taskset', ['-cp', String(core), String(process.pid)], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 interface Account {
   email: string;

@@ -19,9 +19,8 @@
  *   npm run --workspace bench data
  *   BENCH_SECONDS=10 BENCH_CONNECTIONS=64 npm run --workspace bench data
  */
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { saveResults, warnIfNoisy } from './lib/bench-process';
+import { pinSelf, saveResults, warnIfNoisy } from './lib/bench-process';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { noiseSince, sampleCpu } from './auth/cpu-noise';
@@ -61,15 +60,6 @@ async function drainOutbox(database: string): Promise<number> {
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   return Math.round(performance.now() - started);
-}
-
-function pinSelf(core: number): boolean {
-  try {
-    execFileSync('taskset', ['-cp', String(core), String(process.pid)], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 const round = (value: number, digits = 2) => Math.round(value * 10 ** digits) / 10 ** digits;

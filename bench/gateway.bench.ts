@@ -18,7 +18,6 @@
  *   apt-get install -y nginx-light     # once; without nginx that row is skipped
  *   npm run --workspace bench gateway
  */
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,7 +27,7 @@ import { startTern, stopTern, type TernServer } from './auth/tern-server';
 import { cannonLoop } from './data/cannon-loop';
 import { processCpuMs } from './data/process-cpu';
 import { nginxPath, startNginx } from './gateway/nginx';
-import { ROOT, saveResults, spawnServer, warnIfNoisy } from './lib/bench-process';
+import { pinSelf, ROOT, saveResults, spawnServer, warnIfNoisy } from './lib/bench-process';
 import { runProbe } from './lib/run-probe';
 import type { ProbeRequest } from './lib/rate-probe';
 
@@ -42,15 +41,6 @@ const SERVER_CORE = PIN ? String(CORES - 1) : undefined;
 const ADMIN_KEY = 'bench-gateway-admin-key-0123456789abcdef';
 const PATH = '/.well-known/jwks.json';
 const round = (value: number, digits = 2) => Math.round(value * 10 ** digits) / 10 ** digits;
-
-function pinSelf(core: number): boolean {
-  try {
-    execFileSync('taskset', ['-cp', String(core), String(process.pid)], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 interface Target {
   name: 'direct' | 'nginx' | 'tern gateway' | 'node ref' | 'tern, no rate limit' | 'tern, proxy only';

@@ -1,5 +1,5 @@
 /** What every benchmark does around its servers and results: spawn pinned, save, warn on noise. */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -62,5 +62,15 @@ export function warnIfNoisy(worstPctOfCore: number): void {
     console.log(
       `WARNING: other processes used up to ${worstPctOfCore} % of a core during a phase; these numbers are not clean, run again on a quiet machine.`,
     );
+  }
+}
+
+/** Pins this process to one core (`taskset`); false where taskset is missing. */
+export function pinSelf(core: number): boolean {
+  try {
+    execFileSync('taskset', ['-cp', String(core), String(process.pid)], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
   }
 }

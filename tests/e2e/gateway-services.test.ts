@@ -4,25 +4,16 @@ import {
   createTestDatabase,
   deleteNatsStreams,
   deleteRedisKeys,
+  freePort,
   TEST_NATS_URL,
   TEST_REDIS_URL,
   uniqueName,
   waitFor,
   type TestDatabase,
 } from '@tern/testing';
-import { createServer } from 'node:net';
 import { spawnTern, type TernProcess } from './spawn-tern';
 
 const ADMIN_KEY = 'e2e-gateway-admin-key-that-is-long-enough-0123';
-
-/** A port nothing listens on right now. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** Requests an instance served on a route, from its own /metrics. */
 async function served(instance: TernProcess, route: string): Promise<number> {

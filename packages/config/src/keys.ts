@@ -124,8 +124,10 @@ export function serviceInstances(raw: string): Parsed<Record<string, string[]>> 
     .filter(Boolean)) {
     const equals = entry.indexOf('=');
     const service = entry.slice(0, equals).trim();
-    if (equals < 1 || !/^[a-z][a-z0-9-]*$/.test(service)) {
-      return bad('must be service=URL[,URL…] entries separated by ";" (service names in lower case)');
+    if (equals < 1 || !/^[a-z][a-z0-9-]*(@[A-Za-z0-9._-]{1,32})?$/.test(service)) {
+      return bad(
+        'must be service[@version]=URL[,URL…] entries separated by ";" (service names in lower case)',
+      );
     }
     const origins: string[] = [];
     for (const item of entry
@@ -133,19 +135,9 @@ export function serviceInstances(raw: string): Parsed<Record<string, string[]>> 
       .split(',')
       .map((part) => part.trim())
       .filter(Boolean)) {
-      let parsed: URL;
-      try {
-        parsed = new URL(item);
-      } catch {
-        return bad(`${service}: ${JSON.stringify(item.slice(0, 100))} is not a URL`);
-      }
-      if (!['http:', 'https:'].includes(parsed.protocol) || parsed.username || parsed.password) {
-        return bad(`${service}: instances must be http:// or https:// URLs without credentials`);
-      }
-      if (parsed.pathname !== '/' || parsed.search || parsed.hash) {
-        return bad(`${service}: an instance URL is an origin, without a path or query`);
-      }
-      origins.push(parsed.origin);
+      const parsed = origin(item);
+      if (!parsed.ok) return bad(`${service}: an instance URL ${parsed.reason}`);
+      origins.push(parsed.value);
     }
     if (origins.length === 0) return bad(`${service}: no instance URL`);
     services[service] = [...(services[service] ?? []), ...origins];
@@ -153,17 +145,25 @@ export function serviceInstances(raw: string): Parsed<Record<string, string[]>> 
   return ok(services);
 }
 
-/** A JSON array of `{ "prefix": "/v1/x", "service": "x", "methods"?: ["GET"] }`; checked again by the gateway. */
-export function gatewayRoutes(
-  raw: string,
-): Parsed<{ prefix: string; service: string; methods?: string[] }[]> {
+/** A JSON array, or why the value is not one (`what` says what its items should be). */
+function jsonArray(raw: string, what: string): Parsed<unknown[]> {
   let value: unknown;
   try {
     value = JSON.parse(raw);
   } catch {
-    return bad('must be a JSON array of {"prefix", "service", "methods"?} objects');
+    return bad(`must be a JSON array of ${what}`);
   }
-  if (!Array.isArray(value) || value.length === 0) return bad('must be a non-empty JSON array');
+  return Array.isArray(value) ? ok(value) : bad(`must be a JSON array of ${what}`);
+}
+
+/** A JSON array of `{ "prefix": "/v1/x", "service": "x", "methods"?: ["GET"] }`; checked again by the gateway. */
+export function gatewayRoutes(
+  raw: string,
+): Parsed<{ prefix: string; service: string; methods?: string[] }[]> {
+  const parsed = jsonArray(raw, '{"prefix", "service", "methods"?} objects');
+  if (!parsed.ok) return parsed;
+  const value = parsed.value;
+  if (value.length === 0) return bad('must be a non-empty JSON array');
   const routes: { prefix: string; service: string; methods?: string[] }[] = [];
   for (const [index, item] of value.entries()) {
     const route = item as { prefix?: unknown; service?: unknown; methods?: unknown };
@@ -197,13 +197,9 @@ export function gatewayRatePolicies(raw: string): Parsed<
     cost?: number;
   }[]
 > {
-  let value: unknown;
-  try {
-    value = JSON.parse(raw);
-  } catch {
-    return bad('must be a JSON array of {"name", "by", "limit", "windowMs", …} objects');
-  }
-  if (!Array.isArray(value)) return bad('must be a JSON array ([] for no limits)');
+  const parsed = jsonArray(raw, '{"name", "by", "limit", "windowMs", …} objects ([] for no limits)');
+  if (!parsed.ok) return parsed;
+  const value = parsed.value;
   const count = (n: unknown) => typeof n === 'number' && Number.isInteger(n) && n > 0;
   for (const [index, item] of value.entries()) {
     const policy = item as Record<string, unknown>;
@@ -249,13 +245,9 @@ export function origin(raw: string): Parsed<string> {
 export function gatewayApiKeys(
   raw: string,
 ): Parsed<{ name: string; sha256: string; prefixes: string[]; as: 'admin' | 'anonymous' }[]> {
-  let value: unknown;
-  try {
-    value = JSON.parse(raw);
-  } catch {
-    return bad('must be a JSON array of {"name", "sha256", "prefixes", "as"} objects');
-  }
-  if (!Array.isArray(value)) return bad('must be a JSON array');
+  const parsed = jsonArray(raw, '{"name", "sha256", "prefixes", "as"} objects');
+  if (!parsed.ok) return parsed;
+  const value = parsed.value;
   const names = new Set<string>();
   for (const [index, item] of value.entries()) {
     const key = item as Record<string, unknown>;

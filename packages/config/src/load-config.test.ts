@@ -213,7 +213,7 @@ describe('loadConfig', () => {
     const config = loadConfig({
       env: {
         TERN_GATEWAY_UPSTREAMS:
-          ' auth=http://10.0.0.5:8080/, http://10.0.0.6:8080 ; data=https://data.internal',
+          ' auth=http://10.0.0.5:8080/, http://10.0.0.6:8080 ; data=https://data.internal; data@v2=http://10.0.0.7:8080',
         TERN_GATEWAY_ROUTES: '[{"prefix": "/v1/data", "service": "data", "methods": ["GET"]}]',
         TERN_GATEWAY_TIMEOUT_MS: '5000',
         TERN_GATEWAY_RETRIES: '1',
@@ -224,6 +224,7 @@ describe('loadConfig', () => {
       upstreams: {
         auth: ['http://10.0.0.5:8080', 'http://10.0.0.6:8080'],
         data: ['https://data.internal'],
+        'data@v2': ['http://10.0.0.7:8080'],
       },
       routes: [{ prefix: '/v1/data', service: 'data', methods: ['GET'] }],
       upstreamTimeoutMs: 5000,
@@ -242,6 +243,8 @@ describe('loadConfig', () => {
       ['TERN_GATEWAY_UPSTREAMS', 'auth=http://user:secret@a:1'],
       ['TERN_GATEWAY_UPSTREAMS', 'auth=http://a:1/v1'],
       ['TERN_GATEWAY_UPSTREAMS', 'auth='],
+      ['TERN_GATEWAY_UPSTREAMS', 'auth@=http://a:1'],
+      ['TERN_GATEWAY_UPSTREAMS', 'auth@v|2=http://a:1'],
       ['TERN_GATEWAY_ROUTES', '{"prefix": "/v1"}'],
       ['TERN_GATEWAY_ROUTES', '[]'],
       ['TERN_GATEWAY_ROUTES', '[{"prefix": 1, "service": "data"}]'],

@@ -52,6 +52,14 @@ export const gatewayErrors = {
       title: 'Invalid Weights',
       detail: `${detail} Send {"weights": {"<version>": 0–100, …}}.`,
     }),
+  metricsUnavailable: () =>
+    new TernError({
+      code: 'gateway/metrics-unavailable',
+      status: 503,
+      title: 'Service Unavailable',
+      detail: 'The metrics could not be collected; see the gateway log.',
+      retryable: true,
+    }),
   shuttingDown: () =>
     new TernError({
       code: 'gateway/shutting-down',

@@ -11,7 +11,7 @@ import {
   toProblem,
   type TernError,
 } from '@tern/errors';
-import type { ServiceRegistry } from '@tern/registry';
+import { checkWeights, type ServiceRegistry } from '@tern/registry';
 import { counter, gauge, Gauge, histogram, type Logger, type Registry } from '@tern/telemetry';
 import { API_KEY_HEADER, type EdgeAuth, type EdgeIdentity } from './edge-auth';
 import { createCors, securityHeaders, type CorsPolicy } from './edge-headers';
@@ -165,8 +165,11 @@ async function readSmallBody(request: IncomingMessage, limit: number): Promise<s
   return Buffer.concat(chunks).toString('utf8');
 }
 
-/** `{"weights": {"v1": 90, "v2": 10}}`: whole numbers from 0 to 100 per version. */
-function parseWeights(text: string): Record<string, number> {
+/**
+ * `{"weights": {"v1": 90, "v2": 10}}` for `service`: the body's shape here, each weight by the
+ * registry's own rule (whole numbers from 0 to 100 of valid version names), so both agree.
+ */
+function parseWeights(service: string, text: string): Record<string, number> {
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -177,19 +180,14 @@ function parseWeights(text: string): Record<string, number> {
   if (typeof weights !== 'object' || weights === null || Array.isArray(weights)) {
     throw gatewayErrors.invalidWeights('The body must be an object with a "weights" object.');
   }
-  const entries = Object.entries(weights as Record<string, unknown>);
-  if (entries.length === 0 || entries.length > 16) {
-    throw gatewayErrors.invalidWeights('Give the weights of 1 to 16 versions.');
+  const count = Object.keys(weights).length;
+  if (count === 0 || count > 16) throw gatewayErrors.invalidWeights('Give the weights of 1 to 16 versions.');
+  try {
+    checkWeights(service, weights as Record<string, number>);
+  } catch (error) {
+    throw gatewayErrors.invalidWeights(`The ${(error as Error).message.slice(0, 120)}.`);
   }
-  for (const [version, weight] of entries) {
-    if (!/^[A-Za-z0-9._-]{1,32}$/.test(version)) {
-      throw gatewayErrors.invalidWeights(`${JSON.stringify(version.slice(0, 40))} is not a version name.`);
-    }
-    if (typeof weight !== 'number' || !Number.isInteger(weight) || weight < 0 || weight > 100) {
-      throw gatewayErrors.invalidWeights(`The weight of ${version} must be a whole number from 0 to 100.`);
-    }
-  }
-  return Object.fromEntries(entries) as Record<string, number>;
+  return weights as Record<string, number>;
 }
 
 function errorCode(error: unknown): string | undefined {
@@ -353,10 +351,17 @@ export function createGateway(options: GatewayOptions): Gateway {
       return true;
     }
     if (path === '/metrics') {
-      void options.metrics.metrics().then((text) => {
-        response.writeHead(200, { 'content-type': options.metrics.contentType });
-        response.end(text);
-      });
+      options.metrics.metrics().then(
+        (text) => {
+          response.writeHead(200, { 'content-type': options.metrics.contentType });
+          response.end(text);
+        },
+        // A collector that throws (a gauge reading a dead dependency) must not take the process down.
+        (error: unknown) => {
+          log.error({ err: error, requestId }, 'metrics collection failed');
+          sendProblem(response, gatewayErrors.metricsUnavailable(), requestId, path);
+        },
+      );
       return true;
     }
     return false;
@@ -495,8 +500,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       };
     } else if (method === 'GET' && table.versions(service).size > 0) {
       body = describeService(service);
-    } else if (method === 'PUT' && /^[a-z][a-z0-9-]{0,47}$/.test(service)) {
-      const weights = parseWeights(await readSmallBody(request, 16 * 1024));
+    } else if (method === 'PUT' && service !== '') {
+      const weights = parseWeights(service, await readSmallBody(request, 16 * 1024));
       if (options.registry) await options.registry.setWeights(service, weights);
       table.setWeights(service, weights);
       log.info({ upstream: service, weights, requestId }, 'traffic split changed');

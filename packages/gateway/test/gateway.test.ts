@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { quietTelemetry, waitFor } from '@tern/testing';
+import { Gauge } from '@tern/telemetry';
 import { createGateway, type Gateway, type GatewayOptions } from '@tern/gateway';
 import { call, startFixture, stopFixture, type Fixture } from './fixture-process';
 
@@ -214,6 +215,26 @@ describe('gateway', () => {
       /tern_gateway_upstream_ejections_total\{upstream="data",upstream_instance="[^"]+"\} 1/,
     );
     fixtures.pop();
+  });
+
+  it('answers /metrics with 503 problem+json, and stays up, when a collector throws', async () => {
+    await startGateway();
+    new Gauge({
+      name: 'test_broken_collector',
+      help: 'Throws when collected.',
+      registers: [telemetry.metrics],
+      collect() {
+        throw new Error('dependency down');
+      },
+    });
+    try {
+      const broken = await call(`${url}/metrics`);
+      assert.equal(broken.status, 503);
+      assert.equal(broken.body.code, 'gateway/metrics-unavailable');
+      assert.equal((await call(`${url}/healthz`)).status, 200);
+    } finally {
+      telemetry.metrics.removeSingleMetric('test_broken_collector');
+    }
   });
 
   it('answers 503 with Retry-After when no instance is left, and drains on stop', async () => {

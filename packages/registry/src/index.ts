@@ -1,4 +1,5 @@
 export {
+  checkWeights,
   DEFAULT_POLL_MS,
   DEFAULT_TTL_MS,
   type Registration,

@@ -6,3 +6,4 @@ export { startTcpProxy } from './start-tcp-proxy';
 export { quietTelemetry } from './quiet-telemetry';
 export { deleteRedisKeys, deleteNatsStreams } from './cleanup';
 export { startPostgresCluster, type PostgresCluster, type PostgresNode } from './postgres-cluster';
+export { freePort } from './free-port';

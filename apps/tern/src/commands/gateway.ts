@@ -11,6 +11,7 @@ import { createMemoryRateLimitStore, createRateLimitStore } from '@tern/rate-lim
 import { createRegistry, type ServiceRegistry } from '@tern/registry';
 import { createLogger, createMetricsRegistry, type Logger } from '@tern/telemetry';
 import { createAccessTokenVerifier, type KeySource } from '@tern/tokens';
+import { untilSignal } from './until-signal';
 
 export interface GatewayCommandOptions {
   config: TernConfig;
@@ -86,32 +87,11 @@ export async function gatewayCommand({ config, out, err }: GatewayCommandOptions
     clientTimeoutMs: config.requestTimeoutMs,
   });
   const url = await gateway.listen(config.port, config.host);
-  const exitCode = new Promise<number>((resolve) => {
-    let signals = 0;
-    const onSignal = (signal: NodeJS.Signals) => {
-      signals++;
-      if (signals > 1) {
-        log.warn({ signal }, 'second signal: exiting without draining');
-        resolve(1);
-        return;
-      }
-      log.info({ signal }, 'signal received; draining');
-      gateway
-        .stop(config.shutdownTimeoutMs)
-        .then(() => Promise.all([rateStore.close(), registry?.close()]))
-        .then(
-          () => {
-            log.info('stopped');
-            resolve(0);
-          },
-          (error: unknown) => {
-            log.error({ err: error }, 'shutdown failed');
-            resolve(1);
-          },
-        );
-    };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
+  const exitCode = untilSignal(log, async () => {
+    await gateway.stop(config.shutdownTimeoutMs);
+    await Promise.all([rateStore.close(), registry?.close()]);
+    log.info('stopped');
+    return { forced: false };
   });
   const listed = Object.keys(upstreams).join(', ') || 'none listed';
   log.info({ url, upstreams: Object.keys(upstreams), discovery }, 'gateway listening');

@@ -1,5 +1,6 @@
 import type { TernConfig } from '@tern/config';
 import { ensureAdminKey, startHost, type ServiceDefinition } from '@tern/runtime';
+import { untilSignal } from './until-signal';
 
 export interface StartOptions {
   config: TernConfig;
@@ -17,28 +18,7 @@ export async function startCommand({ config, catalog, out, err }: StartOptions):
     err(`  ${adminKey.key.reveal()}`);
   }
   const host = await startHost({ config, catalog });
-  // Handlers go in before the "listening" line: a supervisor may signal the moment it reads it.
-  const exitCode = new Promise<number>((resolve) => {
-    let signals = 0;
-    const onSignal = (signal: NodeJS.Signals) => {
-      signals++;
-      if (signals > 1) {
-        host.log.warn({ signal }, 'second signal: exiting without draining');
-        resolve(1);
-        return;
-      }
-      host.log.info({ signal }, 'signal received');
-      host.stop().then(
-        ({ forced }) => resolve(forced ? 1 : 0),
-        (error: unknown) => {
-          host.log.error({ err: error }, 'shutdown failed');
-          resolve(1);
-        },
-      );
-    };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
-  });
+  const exitCode = untilSignal(host.log, () => host.stop());
   out(`Tern is listening on ${host.url} (services: ${host.services.join(', ')})`);
   const code = await exitCode;
   // Let pino flush, then leave even if a stray handle would keep the loop alive.
