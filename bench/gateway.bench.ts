@@ -9,10 +9,14 @@
  *                 cache) and counting every request against a Redis rate limit (GCRA, one
  *                 script call), then proxying
  *   node ref      Fastify + @fastify/http-proxy (undici), no auth, no limits
+ *   node floor    node:http + an undici dispatch handler and nothing else: what any proxy on
+ *                 Node's HTTP stack costs at least (a diagnosis row, like the two below)
+ *   tern, no rate limit / tern, proxy only   the gateway with less switched on
  *
  * Each proxy and the service run on core 1, this process and autocannon on core 0; Redis is
  * unpinned. Closed loops (BENCH_CONNECTIONS, 1 s warm-up, BENCH_SECONDS) give each path's
- * maximum rate; then an open-model pass at half the gateway's maximum, straight and through the
+ * maximum rate and each proxy's CPU per request; every path is measured BENCH_ROUNDS times,
+ * interleaved, and the medians reported (this machine's speed drifts within a minute). Then an open-model pass at half the gateway's maximum, straight and through the
  * gateway, gives the latency the gateway adds (p50/p99, from the intended send time).
  *
  *   apt-get install -y nginx-light     # once; without nginx that row is skipped
@@ -35,6 +39,7 @@ const env = (name: string, fallback: number) => Number(process.env[name] ?? fall
 const SECONDS = env('BENCH_SECONDS', 5);
 const CONNECTIONS = env('BENCH_CONNECTIONS', 32);
 const RATE_SECONDS = env('BENCH_RATE_SECONDS', 5);
+const ROUNDS = env('BENCH_ROUNDS', 3);
 const CORES = availableParallelism();
 const PIN = CORES >= 2 && pinSelf(0);
 const SERVER_CORE = PIN ? String(CORES - 1) : undefined;
@@ -43,7 +48,14 @@ const PATH = '/.well-known/jwks.json';
 const round = (value: number, digits = 2) => Math.round(value * 10 ** digits) / 10 ** digits;
 
 interface Target {
-  name: 'direct' | 'nginx' | 'tern gateway' | 'node ref' | 'tern, no rate limit' | 'tern, proxy only';
+  name:
+    | 'direct'
+    | 'nginx'
+    | 'tern gateway'
+    | 'node ref'
+    | 'node floor'
+    | 'tern, no rate limit'
+    | 'tern, proxy only';
   url: string;
   /** The proxy's process (none for direct): its CPU per request is reported. */
   pid?: number;
@@ -175,21 +187,25 @@ async function main(): Promise<void> {
       throw new Error(`gateway check: ${check.status} ${await check.text()}`);
     }
 
-    const reference = await spawnServer({
-      name: 'node ref',
-      args: [...process.execArgv, fileURLToPath(new URL('./gateway/fastify-proxy.ts', import.meta.url))],
-      cpus: SERVER_CORE,
-      env: { ...process.env, BENCH_UPSTREAM: upstream },
-      listening: /listening on (http:\/\/\S+)/,
-    });
-    targets.push({
-      name: 'node ref',
-      url: reference.url,
-      pid: reference.pid,
-      stop: async () => {
-        reference.child.kill('SIGTERM');
-      },
-    });
+    const startNodeProxy = async (name: 'node ref' | 'node floor', script: string) => {
+      const server = await spawnServer({
+        name,
+        args: [...process.execArgv, fileURLToPath(new URL(script, import.meta.url))],
+        cpus: SERVER_CORE,
+        env: { ...process.env, BENCH_UPSTREAM: upstream },
+        listening: /listening on (http:\/\/\S+)/,
+      });
+      targets.push({
+        name,
+        url: server.url,
+        pid: server.pid,
+        stop: async () => {
+          server.child.kill('SIGTERM');
+        },
+      });
+    };
+    await startNodeProxy('node ref', './gateway/fastify-proxy.ts');
+    await startNodeProxy('node floor', './gateway/minimal-proxy.ts');
 
     // Diagnosis: what the rate limit (a Redis call) and authentication cost, row by row.
     await startGateway('tern, no rate limit', { TERN_GATEWAY_RATE_LIMITS: '[]' });
@@ -201,16 +217,24 @@ async function main(): Promise<void> {
       TERN_GATEWAY_ROUTES: JSON.stringify([{ prefix: PATH, service: 'bench' }]),
     });
 
-    const measured: Measured[] = [];
-    for (const target of targets) {
-      const result = await closed(target, service, headers);
-      measured.push(result);
-      console.log(`${target.name}: ${result.perSecond}/s`);
+    // Every path once per round, interleaved, so a drift of the machine's speed hits them alike.
+    const rounds = new Map<Target['name'], Measured[]>();
+    for (let round = 1; round <= ROUNDS; round++) {
+      for (const target of targets) {
+        const result = await closed(target, service, headers);
+        rounds.set(target.name, [...(rounds.get(target.name) ?? []), result]);
+        console.log(
+          `round ${round}, ${target.name}: ${result.perSecond}/s, proxy CPU ${result.proxyCpuMs ?? '-'} ms`,
+        );
+      }
     }
+    const measured = targets.map((target) => medianOf(rounds.get(target.name) ?? []));
     const by = (name: Target['name']) => measured.find((m) => m.name === name);
-    const gatewayRate = by('tern gateway')?.perSecond ?? 0;
+    const gatewayRow = by('tern gateway');
+    const gatewayRate = gatewayRow?.perSecond ?? 0;
+    const gatewayCpu = gatewayRow?.proxyCpuMs ?? 0;
     console.log(
-      `\nClosed loop: ${CONNECTIONS} connections, ${SECONDS} s after 1 s warm-up; CPU ms per request`,
+      `\nClosed loop: ${CONNECTIONS} connections, ${SECONDS} s after 1 s warm-up, medians of ${ROUNDS} rounds; CPU ms per request`,
     );
     console.table(
       measured.map((m) => ({
@@ -219,15 +243,20 @@ async function main(): Promise<void> {
         'gateway ÷ this': m.name === 'tern gateway' ? '-' : round(gatewayRate / Math.max(1, m.perSecond)),
         'p50/p99 ms': `${m.p50Ms} / ${m.p99Ms}`,
         'proxy CPU ms': m.proxyCpuMs ?? '-',
+        // Requests per CPU-second, gateway ÷ this: the ratio with each proxy on a core of its own.
+        'gateway ÷ this per core': m.proxyCpuMs && gatewayCpu ? round(m.proxyCpuMs / gatewayCpu) : '-',
         'service CPU ms': m.serviceCpuMs,
         failed: m.failed,
         'others % core': m.othersPctOfCore,
       })),
     );
-    const nginxRate = by('nginx')?.perSecond;
-    const refRate = by('node ref')?.perSecond ?? 1;
+    const nginxRow = by('nginx');
+    const reference = by('node ref');
+    const perCore = (other: Measured | undefined) =>
+      other?.proxyCpuMs && gatewayCpu ? round(other.proxyCpuMs / gatewayCpu) : 'n/a';
     console.log(
-      `targets: gateway ÷ nginx ${nginxRate ? round(gatewayRate / nginxRate) : 'n/a'} (≥ 0.75), gateway ÷ node ref ${round(gatewayRate / refRate)} (≥ 2)`,
+      `targets: gateway ÷ nginx ${nginxRow ? round(gatewayRate / nginxRow.perSecond) : 'n/a'} (≥ 0.75; per core ${perCore(nginxRow)}), ` +
+        `gateway ÷ node ref ${reference ? round(gatewayRate / reference.perSecond) : 'n/a'} (≥ 2; per core ${perCore(reference)})`,
     );
 
     // Latency added at half the gateway's maximum rate, straight vs through the gateway.
@@ -248,7 +277,15 @@ async function main(): Promise<void> {
     ]);
     console.log(`target: adds ≤ 1 ms at p99 → ${round(through.p99Ms - direct.p99Ms)} ms`);
     warnIfNoisy(Math.max(...measured.map((m) => m.othersPctOfCore)));
-    saveResults('gateway', { measured, rate, direct, through, seconds: SECONDS, connections: CONNECTIONS });
+    saveResults('gateway', {
+      measured,
+      rounds: Object.fromEntries(rounds),
+      rate,
+      direct,
+      through,
+      seconds: SECONDS,
+      connections: CONNECTIONS,
+    });
     console.log(`total ${round((performance.now() - started) / 1000, 1)} s`);
   } finally {
     for (const target of targets) await target.stop();
@@ -256,6 +293,26 @@ async function main(): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 500));
     if (service) await stopTern(service);
   }
+}
+
+/** Each figure's median over the rounds (CPU and rate medians taken separately). */
+function medianOf(results: Measured[]): Measured {
+  const median = (values: number[]) => {
+    const sorted = [...values].sort((a, b) => a - b);
+    return sorted[Math.floor((sorted.length - 1) / 2)] as number;
+  };
+  const first = results[0] as Measured;
+  const proxy = results.map((r) => r.proxyCpuMs).filter((v): v is number => v !== undefined);
+  return {
+    name: first.name,
+    perSecond: median(results.map((r) => r.perSecond)),
+    p50Ms: median(results.map((r) => r.p50Ms)),
+    p99Ms: median(results.map((r) => r.p99Ms)),
+    failed: results.reduce((sum, r) => sum + r.failed, 0),
+    proxyCpuMs: proxy.length ? median(proxy) : undefined,
+    serviceCpuMs: median(results.map((r) => r.serviceCpuMs)),
+    othersPctOfCore: Math.max(...results.map((r) => r.othersPctOfCore)),
+  };
 }
 
 function pick(result: { p50Ms: number; p99Ms: number; maxMs: number; failed: number; sendLagP99Ms: number }) {

@@ -116,6 +116,12 @@ export function createEdgeRateLimit(options: EdgeRateLimitOptions) {
     ): Promise<RateVerdict | undefined> {
       const applying = options.policies.filter((policy) => covers(policy, method, path));
       if (applying.length === 0) return undefined;
+      if (applying.length === 1) {
+        const policy = applying[0] as GatewayRatePolicy;
+        const decision = await consume(`gw:${policy.name}:${subject(policy, identity, ip)}`, policy);
+        if (!decision.allowed) limited.inc({ policy: policy.name });
+        return { allowed: decision.allowed, policy, decision };
+      }
       const decisions = await Promise.all(
         applying.map((policy) => consume(`gw:${policy.name}:${subject(policy, identity, ip)}`, policy)),
       );
@@ -144,19 +150,45 @@ function subject(policy: GatewayRatePolicy, identity: EdgeIdentity, ip: string):
   return `ip:${ip}`;
 }
 
-/** IETF RateLimit header fields (draft-ietf-httpapi-ratelimit-headers) and, when refused, Retry-After. */
-export function rateLimitHeaders(verdict: RateVerdict): Record<string, string> {
+const policyFields = new WeakMap<GatewayRatePolicy, string>();
+
+/**
+ * IETF RateLimit header fields (draft-ietf-httpapi-ratelimit-headers) and, when refused,
+ * Retry-After, as a flat name, value list (how the gateway writes an answer's headers).
+ */
+export function rateLimitHeaderList(verdict: RateVerdict): string[] {
   const { decision, policy } = verdict;
-  const seconds = (ms: number) => String(Math.max(0, Math.ceil(ms / 1000)));
-  const headers: Record<string, string> = {
-    'ratelimit-limit': String(decision.limit),
-    'ratelimit-remaining': String(Math.max(0, decision.remaining)),
-    'ratelimit-reset': seconds(decision.resetMs),
-    'ratelimit-policy': `${policy.limit};w=${Math.ceil(policy.windowMs / 1000)};burst=${policy.burst ?? policy.limit};name="${policy.name}"`,
-  };
-  if (!verdict.allowed) {
-    headers['retry-after'] = Number.isFinite(decision.retryAfterMs) ? seconds(decision.retryAfterMs) : '3600';
+  let field = policyFields.get(policy);
+  if (field === undefined) {
+    field = `${policy.limit};w=${Math.ceil(policy.windowMs / 1000)};burst=${policy.burst ?? policy.limit};name="${policy.name}"`;
+    policyFields.set(policy, field);
   }
+  const list = [
+    'ratelimit-limit',
+    String(decision.limit),
+    'ratelimit-remaining',
+    String(Math.max(0, decision.remaining)),
+    'ratelimit-reset',
+    seconds(decision.resetMs),
+    'ratelimit-policy',
+    field,
+  ];
+  if (!verdict.allowed) {
+    list.push(
+      'retry-after',
+      Number.isFinite(decision.retryAfterMs) ? seconds(decision.retryAfterMs) : '3600',
+    );
+  }
+  return list;
+}
+
+const seconds = (ms: number) => String(Math.max(0, Math.ceil(ms / 1000)));
+
+/** The same fields as an object. */
+export function rateLimitHeaders(verdict: RateVerdict): Record<string, string> {
+  const list = rateLimitHeaderList(verdict);
+  const headers: Record<string, string> = {};
+  for (let i = 0; i < list.length; i += 2) headers[list[i] as string] = list[i + 1] as string;
   return headers;
 }
 

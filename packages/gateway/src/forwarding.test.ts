@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import type { IncomingMessage } from 'node:http';
 import { describe, it } from 'node:test';
-import { clientHeaders, isCleanPath, requestIdOf, traceparentFor, upstreamHeaders } from './forwarding';
+import { isCleanPath, requestIdOf, traceparentFor, upstreamHeaders } from './forwarding';
+import { answerHeaders } from './exchange';
 
 function request(headers: Record<string, string>, encrypted = false): IncomingMessage {
   return { headers, socket: { remoteAddress: '203.0.113.9', encrypted } } as unknown as IncomingMessage;
@@ -41,22 +42,44 @@ describe('forwarding', () => {
     assert.equal(upstreamHeaders(request({}, true), 'r', 't')['x-forwarded-proto'], 'https');
   });
 
-  it('passes answers back without hop-by-hop headers, with the request id', () => {
-    assert.deepEqual(
-      clientHeaders(
-        {
-          'content-type': 'application/json',
-          'set-cookie': ['a=1', 'b=2'],
-          connection: 'close, x-internal',
-          'x-internal': 'y',
-          'transfer-encoding': 'chunked',
-          'keep-alive': 'timeout=5',
-          'x-request-id': 'from-upstream',
-        },
-        'req-2',
-      ),
-      { 'content-type': 'application/json', 'set-cookie': ['a=1', 'b=2'], 'x-request-id': 'req-2' },
+  it("passes answers back without hop-by-hop headers, with the edge headers it lacks and the gateway's own", () => {
+    const raw = [
+      ['Content-Type', 'application/json'],
+      ['Set-Cookie', 'a=1'],
+      ['Set-Cookie', 'b=2'],
+      ['Connection', 'close, X-Internal'],
+      ['X-Internal', 'y'],
+      ['Transfer-Encoding', 'chunked'],
+      ['Keep-Alive', 'timeout=5'],
+      ['X-Request-Id', 'from-upstream'],
+      ['X-Frame-Options', 'SAMEORIGIN'],
+      ['Content-Length', '12'],
+    ].flatMap(([name, value]) => [Buffer.from(name as string), Buffer.from(value as string)]);
+    const { headers, length } = answerHeaders(
+      raw,
+      ['x-request-id', 'req-2', 'ratelimit-limit', '10'],
+      ['x-frame-options', 'DENY', 'x-content-type-options', 'nosniff'],
     );
+    assert.deepEqual(headers, [
+      'Content-Type',
+      'application/json',
+      'Set-Cookie',
+      'a=1',
+      'Set-Cookie',
+      'b=2',
+      'X-Frame-Options',
+      'SAMEORIGIN',
+      'Content-Length',
+      '12',
+      'x-content-type-options',
+      'nosniff',
+      'x-request-id',
+      'req-2',
+      'ratelimit-limit',
+      '10',
+    ]);
+    assert.equal(length, 12);
+    assert.equal(answerHeaders([Buffer.from('content-length'), Buffer.from('x1')], [], []).length, undefined);
   });
 
   it('keeps a well-formed request id and trace, and replaces malformed ones', () => {

@@ -29,18 +29,6 @@ const NOT_FORWARDED = new Set([
   'x-api-key',
 ]);
 
-/** Response headers the gateway does not pass back: hop-by-hop ones (Node frames the answer itself). */
-const NOT_RETURNED = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authenticate',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-]);
-
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
 // Trace and span ids come from a pool of random bytes refilled 8 KiB at a time, as randomUUID
@@ -104,25 +92,6 @@ export function upstreamHeaders(
   if (incoming.host !== undefined) headers['x-forwarded-host'] = incoming.host;
   headers['x-request-id'] = requestId;
   headers.traceparent = traceparent;
-  return headers;
-}
-
-/** The upstream answer's headers, minus hop-by-hop ones, as `writeHead` takes them. */
-export function clientHeaders(
-  upstream: Record<string, string | string[] | undefined>,
-  requestId: string,
-): Record<string, string | string[]> {
-  const named =
-    typeof upstream.connection === 'string'
-      ? upstream.connection.split(',').map((token) => token.trim().toLowerCase())
-      : undefined;
-  const headers: Record<string, string | string[]> = {};
-  for (const name in upstream) {
-    const value = upstream[name];
-    if (value === undefined || NOT_RETURNED.has(name) || named?.includes(name)) continue;
-    headers[name] = value;
-  }
-  headers['x-request-id'] = requestId;
   return headers;
 }
 

@@ -1,8 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { Duplex, Readable } from 'node:stream';
+import type { Duplex } from 'node:stream';
 import type { AddressInfo } from 'node:net';
-import { EventEmitter } from 'node:events';
+import type { Dispatcher } from 'undici';
 import {
   answerClientError,
   isTernError,
@@ -16,10 +16,11 @@ import { counter, gauge, Gauge, histogram, type Logger, type Registry } from '@t
 import { API_KEY_HEADER, type EdgeAuth, type EdgeIdentity } from './edge-auth';
 import { createCors, securityHeaders, type CorsPolicy } from './edge-headers';
 import { tunnelUpgrade, upgradeHeaders } from './upgrade';
-import { rateLimited, rateLimitHeaders, type EdgeRateLimit, type RateVerdict } from './edge-rate-limit';
+import { rateLimited, rateLimitHeaderList, type EdgeRateLimit, type RateVerdict } from './edge-rate-limit';
+import { ClientGoneError, Exchange } from './exchange';
 import { gatewayErrors } from './gateway-errors';
 import { createHealthChecker, DEFAULT_HEALTH_CHECK, type HealthCheckPolicy } from './health-checker';
-import { clientHeaders, isCleanPath, requestIdOf, traceparentFor, upstreamHeaders } from './forwarding';
+import { isCleanPath, requestIdOf, traceparentFor, upstreamHeaders } from './forwarding';
 import { createRouteTable, type GatewayRoute } from './route-table';
 import { cohortPoint, ServiceTable } from './service-table';
 import {
@@ -93,65 +94,6 @@ const CONNECT_ERRORS = new Set([
 ]);
 
 const ADMIN_ROUTES = '/v1/admin/routes';
-/** Answers up to this size are read whole and sent with their headers in one write. */
-const WHOLE_ANSWER_BYTES = 64 * 1024;
-
-/** The abort signal handed to undici: fired when the client leaves before its answer is done. */
-class ClientGone extends EventEmitter {
-  aborted = false;
-  fire(): void {
-    if (this.aborted) return;
-    this.aborted = true;
-    this.emit('abort');
-  }
-}
-
-/**
- * Sends an upstream answer on: a small one (by Content-Length) read whole and written with its
- * headers at once, a larger or unsized one streamed with back-pressure. Resolves to the error
- * that broke it off, if any (the response is then destroyed). Hand-written instead of
- * `stream.pipeline`, whose per-call AbortController, DOMException and end-of-stream listeners
- * were 15 % of the gateway's CPU in a profile.
- */
-function relay(
-  body: Readable,
-  response: ServerResponse,
-  status: number,
-  headers: Record<string, string | string[]>,
-): Promise<Error | undefined> {
-  const length = Number(headers['content-length']);
-  const whole = Number.isInteger(length) && length <= WHOLE_ANSWER_BYTES;
-  return new Promise((resolve) => {
-    const chunks: Buffer[] = [];
-    let settled = false;
-    const done = (error?: Error) => {
-      if (settled) return;
-      settled = true;
-      if (error) {
-        body.destroy();
-        response.destroy();
-      }
-      resolve(error);
-    };
-    if (!whole) response.writeHead(status, headers);
-    body.on('data', (chunk: Buffer) => {
-      if (whole) chunks.push(chunk);
-      else if (!response.write(chunk)) body.pause();
-    });
-    response.on('drain', () => body.resume());
-    body.on('end', () => {
-      if (whole) {
-        response.writeHead(status, headers);
-        response.end(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
-      } else response.end();
-      done();
-    });
-    body.on('error', (error: Error) => done(error));
-    response.on('close', () => {
-      if (!response.writableFinished) done(new Error('client closed the connection'));
-    });
-  });
-}
 
 /** A request body of at most `limit` bytes, as text. */
 async function readSmallBody(request: IncomingMessage, limit: number): Promise<string> {
@@ -522,13 +464,22 @@ export function createGateway(options: GatewayOptions): Gateway {
 
   const cors = createCors(options.cors);
   const security = securityHeaders(options.tls !== undefined);
+  const securityList = Object.entries(security).flat();
+
+  /** The edge's headers (security, CORS) set on a response the gateway writes itself. */
+  function decorate(response: ServerResponse, corsList: readonly string[]): void {
+    if (response.headersSent) return;
+    for (let i = 0; i < securityList.length; i += 2) {
+      response.setHeader(securityList[i] as string, securityList[i + 1] as string);
+    }
+    for (let i = 0; i < corsList.length; i += 2) {
+      response.setHeader(corsList[i] as string, corsList[i + 1] as string);
+    }
+  }
 
   async function proxy(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const requestId = requestIdOf(request.headers);
-    // On every answer, whoever writes it (the upstream's own headers win where they overlap).
-    for (const name in security) response.setHeader(name, security[name] as string);
-    const corsHeaders = cors.headers(request);
-    for (const name in corsHeaders) response.setHeader(name, corsHeaders[name] as string);
+    const corsList = request.headers.origin === undefined ? [] : Object.entries(cors.headers(request)).flat();
     const url = request.url ?? '/';
     const query = url.indexOf('?');
     const path = query === -1 ? url : url.slice(0, query);
@@ -536,11 +487,15 @@ export function createGateway(options: GatewayOptions): Gateway {
     let service = 'unmatched';
     const finish = (status: number) => requests.inc({ upstream: service, status: String(status) });
     try {
-      if (answerOwn(path, response, requestId)) return;
-      if (cors.preflight(request, response, { 'x-request-id': requestId })) return;
+      if (path === '/healthz' || path === '/readyz' || path === '/metrics' || method === 'OPTIONS') {
+        decorate(response, corsList);
+        if (answerOwn(path, response, requestId)) return;
+        if (cors.preflight(request, response, { 'x-request-id': requestId })) return;
+      }
       if (shuttingDown) throw gatewayErrors.shuttingDown();
       if (!isCleanPath(path, maxPathLength)) throw gatewayErrors.badPath();
       if (path === ADMIN_ROUTES || path.startsWith(`${ADMIN_ROUTES}/`)) {
+        decorate(response, corsList);
         await adminRoutes(request, response, method, path, requestId);
         finish(response.statusCode);
         return;
@@ -555,109 +510,110 @@ export function createGateway(options: GatewayOptions): Gateway {
         identity,
         upstreamHeaders(request, requestId, traceparentFor(request.headers)),
       );
-      // undici takes an EventEmitter as its abort signal: cheaper than an AbortController, whose
-      // abort builds a DOMException (and most requests never need it).
-      const abort = new ClientGone();
+      const own = verdict
+        ? ['x-request-id', requestId, ...rateLimitHeaderList(verdict)]
+        : ['x-request-id', requestId];
+      const edge = corsList.length === 0 ? securityList : [...securityList, ...corsList];
+      let current: Exchange | undefined;
+      let gone = false;
       response.once('close', () => {
-        if (!response.writableFinished) abort.fire();
+        if (response.writableFinished) return;
+        gone = true;
+        current?.clientClosed();
       });
       const tried = new Set<UpstreamInstance>();
       for (let attempt = 0; ; attempt++) {
+        if (gone) return;
         const instance = table.pick(service, Date.now(), tried, pin, point);
         if (!instance) throw gatewayErrors.noUpstream(service);
         tried.add(instance);
-        const canRetry = retryable && attempt < options.retries;
-        const outcome = await forward(
-          instance,
-          { method, url, headers, body, signal: abort },
-          canRetry,
-          verdict,
+        const started = performance.now();
+        current = new Exchange({
+          response,
+          own,
+          edge,
+          canRetry: retryable && attempt < options.retries,
+          onStatus: (status) => {
+            upstreamDuration.observe(labelsOf(instance), (performance.now() - started) / 1000);
+            if (status >= 500) failed(instance, 'server-error');
+            else instance.recordSuccess();
+          },
+          onBrokenOff: (error) => {
+            log.warn({ err: error, requestId, ...labelsOf(instance) }, 'upstream answer broke off');
+          },
+        });
+        instance.outstanding += 1;
+        instance.pool.dispatch(
+          {
+            method: method as Dispatcher.HttpMethod,
+            path: url,
+            headers,
+            body: body as Buffer | undefined,
+            headersTimeout: options.upstreamTimeoutMs,
+            bodyTimeout: options.upstreamTimeoutMs,
+          },
+          current,
         );
+        const outcome = await current.done;
+        instance.outstanding -= 1;
         if (outcome === 'retry') {
           retries.inc({ upstream: service });
           continue;
         }
-        if (outcome instanceof Error) throw outcome;
-        finish(outcome);
-        return;
+        if (typeof outcome === 'number') {
+          finish(outcome);
+          return;
+        }
+        if (outcome instanceof ClientGoneError || gone) return;
+        const refusal = upstreamFailure(instance, outcome, requestId);
+        if (refusal === 'retry' && retryable && attempt < options.retries) {
+          retries.inc({ upstream: service });
+          continue;
+        }
+        throw refusal === 'retry' ? gatewayErrors.upstreamUnreachable(service) : refusal;
       }
     } catch (error) {
       if (response.destroyed) return;
       const ternError = isTernError(error) ? error : gatewayErrors.upstreamUnreachable(service);
       if (!isTernError(error))
         log.error({ err: error, requestId, upstream: service }, 'gateway request failed');
+      decorate(response, corsList);
       sendProblem(response, ternError, requestId, path);
       finish(ternError.status);
     }
+  }
 
-    /**
-     * Sends the request to one instance and streams its answer back. Resolves to the status sent,
-     * `'retry'` when another instance may take it, or the error to answer with.
-     */
-    async function forward(
-      instance: UpstreamInstance,
-      outgoing: {
-        method: string;
-        url: string;
-        headers: Record<string, string | string[]>;
-        body: Buffer | AsyncIterable<Buffer> | undefined;
-        signal: ClientGone;
-      },
-      canRetry: boolean,
-      verdict: RateVerdict | undefined,
-    ): Promise<number | 'retry' | TernError> {
-      const labels = { upstream: service, upstream_instance: instance.origin };
-      const failed = (kind: FailureKind) => {
-        upstreamErrors.inc({ ...labels, kind });
-        instance.recordFailure(kind, Date.now());
-      };
-      instance.outstanding += 1;
-      const started = performance.now();
-      try {
-        const upstream = await instance.pool.request({
-          method: outgoing.method as 'GET',
-          path: outgoing.url,
-          headers: outgoing.headers,
-          body: outgoing.body as Buffer,
-          signal: outgoing.signal as unknown as AbortSignal,
-          headersTimeout: options.upstreamTimeoutMs,
-          bodyTimeout: options.upstreamTimeoutMs,
-        });
-        upstreamDuration.observe(labels, (performance.now() - started) / 1000);
-        if (upstream.statusCode >= 500) failed('server-error');
-        else instance.recordSuccess();
-        if (upstream.statusCode === 503 && canRetry) {
-          await upstream.body.dump().catch(() => undefined);
-          return 'retry';
-        }
-        const answerHeaders = clientHeaders(upstream.headers, requestId);
-        if (verdict) Object.assign(answerHeaders, rateLimitHeaders(verdict));
-        const broken = await relay(upstream.body, response, upstream.statusCode, answerHeaders);
-        // The answer broke off half-way (the instance died): nothing more can be said on it.
-        if (broken && !outgoing.signal.aborted) {
-          log.warn({ err: broken, requestId, ...labels }, 'upstream answer broke off');
-        }
-        return upstream.statusCode;
-      } catch (error) {
-        if (isTernError(error)) return error;
-        if (outgoing.signal.aborted) return gatewayErrors.upstreamUnreachable(service);
-        const code = errorCode(error);
-        if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
-          failed('timeout');
-          return gatewayErrors.upstreamTimeout(service, options.upstreamTimeoutMs);
-        }
-        if (code !== undefined && CONNECT_ERRORS.has(code)) {
-          failed('connect');
-          if (canRetry) return 'retry';
-          return gatewayErrors.upstreamUnreachable(service);
-        }
-        failed('connect');
-        log.warn({ err: error, requestId, ...labels }, 'upstream request failed');
-        return gatewayErrors.upstreamUnreachable(service);
-      } finally {
-        instance.outstanding -= 1;
-      }
+  /** Metric labels of an instance, made once per instance. */
+  const instanceLabels = new WeakMap<UpstreamInstance, { upstream: string; upstream_instance: string }>();
+  function labelsOf(instance: UpstreamInstance) {
+    let labels = instanceLabels.get(instance);
+    if (!labels) {
+      labels = { upstream: instance.service, upstream_instance: instance.origin };
+      instanceLabels.set(instance, labels);
     }
+    return labels;
+  }
+
+  function failed(instance: UpstreamInstance, kind: FailureKind): void {
+    upstreamErrors.inc({ ...labelsOf(instance), kind });
+    instance.recordFailure(kind, Date.now());
+  }
+
+  /**
+   * What a request that got no answer from `instance` is told: a timeout 504, a connection that
+   * failed (refused, reset) `'retry'` where another instance may take it, else 502.
+   */
+  function upstreamFailure(instance: UpstreamInstance, error: Error, requestId: string): TernError | 'retry' {
+    if (isTernError(error)) return error;
+    const code = errorCode(error);
+    if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
+      failed(instance, 'timeout');
+      return gatewayErrors.upstreamTimeout(instance.service, options.upstreamTimeoutMs);
+    }
+    failed(instance, 'connect');
+    if (code !== undefined && CONNECT_ERRORS.has(code)) return 'retry';
+    log.warn({ err: error, requestId, ...labelsOf(instance) }, 'upstream request failed');
+    return gatewayErrors.upstreamUnreachable(instance.service);
   }
 
   const serverOptions = {

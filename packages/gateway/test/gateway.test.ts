@@ -139,6 +139,58 @@ describe('gateway', () => {
     assert.equal(answer.body.bytes, size);
   });
 
+  it('streams a large answer to a slow reader intact, and cancels the upstream when a client leaves mid-answer', async () => {
+    const fixture = fixtures[0] as Fixture;
+    await startGateway({ upstreams: { data: [fixture.origin] } });
+    const size = 24 * 1024 * 1024 + 123;
+    const { hostname, port } = new URL(url);
+    // A slow reader: paused for a moment after every chunk, so the gateway must hold the upstream back.
+    const received = await new Promise<{ bytes: number; intact: boolean }>((resolve, reject) => {
+      const request = httpRequest(
+        { host: hostname, port, path: `/v1/data/big?stream=${size}` },
+        (response) => {
+          let bytes = 0;
+          let intact = response.statusCode === 200;
+          response.on('data', (chunk: Buffer) => {
+            for (let i = 0; i < chunk.length; i += 4099) if (chunk[i] !== (bytes + i) % 256) intact = false;
+            bytes += chunk.length;
+            response.pause();
+            setTimeout(() => response.resume(), 1);
+          });
+          response.on('end', () => resolve({ bytes, intact }));
+        },
+      );
+      request.on('error', reject);
+      request.end();
+    });
+    assert.deepEqual(received, { bytes: size, intact: true });
+
+    const before = (await call(`${fixture.origin}/fixture/streams`)).body as { cut: number };
+    await new Promise<void>((resolve, reject) => {
+      const request = httpRequest(
+        { host: hostname, port, path: `/v1/data/big?stream=${size}` },
+        (response) => {
+          let bytes = 0;
+          response.on('data', (chunk: Buffer) => {
+            bytes += chunk.length;
+            if (bytes > 1024 * 1024) {
+              request.destroy();
+              resolve();
+            }
+          });
+        },
+      );
+      request.on('error', (error) => (request.destroyed ? undefined : reject(error)));
+      request.end();
+    });
+    await waitFor(async () => {
+      const now = (await call(`${fixture.origin}/fixture/streams`)).body as { cut: number };
+      return now.cut === before.cut + 1;
+    });
+    // The gateway is fine afterwards.
+    assert.equal((await call(`${url}/v1/data/after`)).status, 200);
+  });
+
   it('answers 504 when an instance is too slow, and counts it against the instance', async () => {
     await startGateway({ upstreamTimeoutMs: 200 });
     const answer = await call(`${url}/v1/data/slow?delay=1000`);

@@ -1,10 +1,36 @@
 // A stand-in service instance for the gateway tests, run as its own process so a test can
 // SIGKILL it: answers with its id and what it received; `?delay=ms` waits, `?status=n` answers n;
-// POST /fixture/ready and /fixture/not-ready flip what /readyz answers.
+// POST /fixture/ready and /fixture/not-ready flip what /readyz answers. `?stream=bytes` answers
+// that many bytes (a repeating 0-255 pattern) in 64 KiB chunks without a Content-Length, with
+// back-pressure; GET /fixture/streams tells how many such answers finished and how many were cut.
 import { createServer } from 'node:http';
 
 const id = process.env.FIXTURE_ID ?? 'fixture';
 let ready = true;
+const streams = { finished: 0, cut: 0 };
+const PATTERN = Buffer.from(Array.from({ length: 64 * 1024 }, (_, i) => i % 256));
+
+async function streamAnswer(response, size) {
+  response.writeHead(200, { 'content-type': 'application/octet-stream', 'x-upstream': id });
+  let cut = false;
+  response.on('close', () => {
+    if (!response.writableFinished) cut = true;
+  });
+  for (let sent = 0; sent < size && !cut; sent += PATTERN.length) {
+    const chunk = PATTERN.subarray(0, Math.min(PATTERN.length, size - sent));
+    if (!response.write(chunk)) {
+      await new Promise((resolve) => {
+        response.once('drain', resolve);
+        response.once('close', resolve);
+      });
+    }
+  }
+  if (cut) streams.cut += 1;
+  else {
+    response.end();
+    streams.finished += 1;
+  }
+}
 
 const server = createServer(async (request, response) => {
   const url = new URL(request.url ?? '/', 'http://fixture');
@@ -16,6 +42,15 @@ const server = createServer(async (request, response) => {
   if (url.pathname === '/fixture/ready' || url.pathname === '/fixture/not-ready') {
     ready = url.pathname === '/fixture/ready';
     response.end('ok');
+    return;
+  }
+  if (url.pathname === '/fixture/streams') {
+    response.writeHead(200, { 'content-type': 'application/json' });
+    response.end(JSON.stringify(streams));
+    return;
+  }
+  if (url.searchParams.has('stream')) {
+    await streamAnswer(response, Number(url.searchParams.get('stream')));
     return;
   }
   let bytes = 0;

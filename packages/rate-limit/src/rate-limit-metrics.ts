@@ -1,4 +1,4 @@
-import { counter, type Telemetry } from '@tern/telemetry';
+import { counter, histogram, type Telemetry } from '@tern/telemetry';
 import type { BackoffState, RateLimitDecision, RateLimitStore } from './rate-limit-store';
 
 export interface RateLimitMetrics {
@@ -8,6 +8,8 @@ export interface RateLimitMetrics {
   /** A backoffState check: counted when it finds the key blocked. */
   backoffChecked(state: BackoffState): void;
   failed(): void;
+  /** One call to the store carried this many checks (Redis batches a turn's checks). */
+  batched(checks: number): void;
 }
 
 export function createRateLimitMetrics(
@@ -32,7 +34,15 @@ export function createRateLimitMetrics(
     'Rate limit store operations (consume and backoff) that failed.',
     ['store'],
   );
+  const batches = histogram(
+    telemetry.metrics,
+    'tern_rate_limit_batch_checks',
+    'Checks sent to the store in one call (Redis: the checks of one event-loop turn).',
+    ['store'],
+    [1, 2, 4, 8, 16, 32, 64, 128, 256],
+  );
   return {
+    batched: (checks) => batches.observe({ store }, checks),
     decided: (decision) => decisions.inc({ store, decision: decision.allowed ? 'allowed' : 'denied' }),
     failureRecorded: () => backoff.inc({ store, result: 'recorded' }),
     backoffChecked: (state) => {

@@ -139,6 +139,33 @@ export function runRateLimitStoreContract(
     );
 
     await t.test(
+      'a thousand concurrent checks over keys with different policies and costs decide each key exactly',
+      withStore(async (store) => {
+        // More than one Redis batch's worth, interleaved, with invalid checks among them.
+        const keys = [
+          { key: 'mixed-a', policy: { limit: 100, windowMs: 60_000 }, cost: 1, admits: 100 },
+          { key: 'mixed-b', policy: { limit: 30, windowMs: 60_000, burst: 10 }, cost: 1, admits: 10 },
+          { key: 'mixed-c', policy: { limit: 90, windowMs: 60_000 }, cost: 3, admits: 30 },
+        ];
+        const checks = Array.from({ length: 1_000 }, (_, i) => {
+          const { key, policy, cost } = keys[i % 3] as (typeof keys)[number];
+          return i % 97 === 0
+            ? store.consume(key, policy, 0).then(
+                () => 'accepted an invalid cost',
+                (error: unknown) => (error instanceof RangeError ? 'invalid' : 'other error'),
+              )
+            : store.consume(key, policy, cost).then((decision) => (decision.allowed ? key : 'denied'));
+        });
+        const outcomes = await Promise.all(checks);
+        for (const { key, admits } of keys) {
+          assert.equal(outcomes.filter((outcome) => outcome === key).length, admits, key);
+        }
+        assert.equal(outcomes.filter((outcome) => outcome === 'invalid').length, 11);
+        assert.ok(!outcomes.includes('other error') && !outcomes.includes('accepted an invalid cost'));
+      }),
+    );
+
+    await t.test(
       'an invalid policy or cost is rejected',
       withStore(async (store) => {
         await assert.rejects(store.consume('k', { limit: 0, windowMs: 1_000 }), RangeError);

@@ -2,10 +2,10 @@ import type { Redis } from 'ioredis';
 import type { Telemetry } from '@tern/telemetry';
 import { fromRetryAfterUs, toBackoffPolicy } from './backoff';
 import { BACKOFF_RECORD_SCRIPT, BACKOFF_STATE_SCRIPT } from './backoff-script';
-import { toDecision, toGcraParams } from './gcra';
+import { toDecision, toGcraParams, type GcraParams } from './gcra';
 import { GCRA_SCRIPT } from './gcra-script';
 import { createRateLimitMetrics } from './rate-limit-metrics';
-import type { BackoffPolicy, BackoffState, RateLimitStore } from './rate-limit-store';
+import type { BackoffPolicy, BackoffState, RateLimitDecision, RateLimitStore } from './rate-limit-store';
 import { closeRedis, connectRedis } from '@tern/redis';
 
 export interface RedisRateLimitStoreConfig {
@@ -14,7 +14,8 @@ export interface RedisRateLimitStoreConfig {
   keyPrefix: string;
 }
 
-type GcraReply = [allowed: number, remaining: number, resetUs: number, retryAfterUs: number];
+/** Per check: allowed (0|1), remaining, resetUs, retryAfterUs; flattened over the batch. */
+type GcraReply = number[];
 type BackoffReply = [failures: number, retryAfterUs: number];
 type BackoffCommand = (
   key: string,
@@ -24,7 +25,7 @@ type BackoffCommand = (
   forgetAfterMs: number,
 ) => Promise<BackoffReply>;
 type RedisWithScripts = Redis & {
-  ternGcra(key: string, intervalUs: number, toleranceUs: number, incrementUs: number): Promise<GcraReply>;
+  ternGcra(keyCount: number, ...keysThenArgs: (string | number)[]): Promise<GcraReply>;
   ternBackoffRecord: BackoffCommand;
   ternBackoffState: BackoffCommand;
 };
@@ -36,6 +37,16 @@ type RedisWithScripts = Redis & {
  */
 const BACKOFF_NAMESPACE = 'bo:';
 
+/** Checks sent in one script call at most; a larger turn's worth goes in several. */
+const MAX_BATCH = 256;
+
+interface PendingCheck {
+  key: string;
+  params: GcraParams;
+  resolve(decision: RateLimitDecision): void;
+  reject(error: unknown): void;
+}
+
 /** Limits shared by every gateway instance: state in Redis, each check one atomic script call. */
 export async function createRedisRateLimitStore(
   config: RedisRateLimitStoreConfig,
@@ -44,14 +55,14 @@ export async function createRedisRateLimitStore(
   const log = telemetry.log.child({ component: 'rate-limit' });
   // A consume whose reply was lost may already have counted; replaying it after a reconnect
   // would count it twice, so the caller gets the error instead and decides.
-  // Auto-pipelining: the scripts of concurrent requests issued in one event-loop turn go out in
-  // one write, which matters at a gateway's request rate (one script call per request).
+  // No auto-pipelining: consume batches its checks itself (below), and auto-pipelining's
+  // per-turn Pipeline would be a second layer of the same.
   const client = await connectRedis(config.url, log, {
     autoResendUnfulfilledCommands: false,
-    enableAutoPipelining: true,
   });
   // defineCommand sends EVALSHA and falls back to EVAL when Redis has not seen the script yet.
-  client.defineCommand('ternGcra', { numberOfKeys: 1, lua: GCRA_SCRIPT });
+  // The batch script takes its key count from the caller (numberOfKeys left out).
+  client.defineCommand('ternGcra', { lua: GCRA_SCRIPT });
   client.defineCommand('ternBackoffRecord', { numberOfKeys: 1, lua: BACKOFF_RECORD_SCRIPT });
   client.defineCommand('ternBackoffState', { numberOfKeys: 1, lua: BACKOFF_STATE_SCRIPT });
   const redis = client as RedisWithScripts;
@@ -81,21 +92,61 @@ export async function createRedisRateLimitStore(
     return { failures, retryAfterMs: fromRetryAfterUs(retryAfterUs) };
   }
 
+  // Checks asked for in one event-loop turn go to Redis as one script call after it (setImmediate
+  // runs once the turn's I/O callbacks are done): at a gateway's rate, one call per request cost
+  // more than the proxying itself (bench/README.md). Decisions are the same as one call each.
+  let pending: PendingCheck[] = [];
+  const flush = () => {
+    const batch = pending;
+    pending = [];
+    for (let start = 0; start < batch.length; start += MAX_BATCH) {
+      void send(batch.slice(start, start + MAX_BATCH));
+    }
+  };
+  async function send(batch: PendingCheck[]): Promise<void> {
+    const keys: string[] = [];
+    const args: number[] = [];
+    for (const check of batch) {
+      keys.push(check.key);
+      args.push(check.params.intervalUs, check.params.toleranceUs, check.params.incrementUs);
+    }
+    metrics.batched(batch.length);
+    let reply: GcraReply;
+    try {
+      reply = await redis.ternGcra(keys.length, ...keys, ...args);
+    } catch (error) {
+      for (const check of batch) {
+        metrics.failed();
+        check.reject(error);
+      }
+      return;
+    }
+    batch.forEach((check, index) => {
+      const at = index * 4;
+      const decision = toDecision(check.params, {
+        allowed: reply[at] === 1,
+        remaining: reply[at + 1] as number,
+        resetUs: reply[at + 2] as number,
+        retryAfterUs: reply[at + 3] as number,
+      });
+      metrics.decided(decision);
+      check.resolve(decision);
+    });
+  }
+
   return {
     kind: 'redis',
-    async consume(key, policy, cost = 1) {
-      const params = toGcraParams(policy, cost);
-      let reply: GcraReply;
+    consume(key, policy, cost = 1) {
+      let params: GcraParams;
       try {
-        reply = await redis.ternGcra(prefix + key, params.intervalUs, params.toleranceUs, params.incrementUs);
+        params = toGcraParams(policy, cost);
       } catch (error) {
-        metrics.failed();
-        throw error;
+        return Promise.reject(error);
       }
-      const [allowed, remaining, resetUs, retryAfterUs] = reply;
-      const decision = toDecision(params, { allowed: allowed === 1, remaining, resetUs, retryAfterUs });
-      metrics.decided(decision);
-      return decision;
+      return new Promise<RateLimitDecision>((resolve, reject) => {
+        if (pending.length === 0) setImmediate(flush);
+        pending.push({ key: prefix + key, params, resolve, reject });
+      });
     },
     async recordFailure(key, policy) {
       // A lost reply may already have counted; like consume, the caller gets the error, not a replay.
