@@ -16,7 +16,7 @@ import { counter, gauge, Gauge, histogram, type Logger, type Registry } from '@t
 import { API_KEY_HEADER, type EdgeAuth, type EdgeIdentity } from './edge-auth';
 import { createCors, securityHeaders, type CorsPolicy } from './edge-headers';
 import { tunnelUpgrade, upgradeHeaders } from './upgrade';
-import { rateLimited, rateLimitHeaderList, type EdgeRateLimit, type RateVerdict } from './edge-rate-limit';
+import { rateLimited, rateLimitHeaderList, type EdgeRateLimit } from './edge-rate-limit';
 import { ClientGoneError, Exchange } from './exchange';
 import { gatewayErrors } from './gateway-errors';
 import { createHealthChecker, DEFAULT_HEALTH_CHECK, type HealthCheckPolicy } from './health-checker';
