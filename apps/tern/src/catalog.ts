@@ -1,7 +1,13 @@
 import { authService } from '@tern/auth';
 import { dataService } from '@tern/data';
+import { jobsService } from '@tern/jobs';
 import type { ServiceDefinition } from '@tern/runtime';
 import { systemService } from '@tern/system';
 
 /** Every service this program can host. `npm start` hosts them all; `--service` picks some. */
-export const defaultCatalog: readonly ServiceDefinition[] = [systemService, authService, dataService];
+export const defaultCatalog: readonly ServiceDefinition[] = [
+  systemService,
+  authService,
+  dataService,
+  jobsService,
+];

@@ -34,6 +34,7 @@ export interface TernConfig {
   auth: AuthConfig;
   data: DataConfig;
   mail: MailConfig;
+  jobs: JobsConfig;
   gateway: GatewayConfig;
   registry: {
     store: RegistryConfig;
@@ -58,6 +59,16 @@ export interface GatewayConfig {
   apiKeys: ApiKey[];
   /** PEM files; the gateway serves HTTPS when set. */
   tls: { certFile: string; keyFile: string } | undefined;
+}
+
+/** The jobs service and its workers. */
+export interface JobsConfig {
+  concurrency: number;
+  retentionDays: number;
+  /** Signs webhook deliveries; webhook.deliver is refused without it. */
+  webhookSecret: Secret | undefined;
+  /** Hosts webhooks may reach although they resolve to loopback, private or link-local addresses. */
+  webhookAllowedHosts: string[];
 }
 
 export interface DataConfig {

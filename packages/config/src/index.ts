@@ -1,4 +1,4 @@
-export type { AuthConfig, DataConfig, TernConfig } from './config';
+export type { AuthConfig, DataConfig, JobsConfig, TernConfig } from './config';
 export {
   loadConfig,
   ConfigError,

@@ -71,6 +71,21 @@ export function list(raw: string): Parsed<string[]> {
   return invalid.length ? bad(`has invalid names: ${invalid.join(', ')}`) : ok(items);
 }
 
+/** Comma-separated host names or IP addresses (`localhost,127.0.0.1,::1,hooks.internal`), lower-cased. */
+export function hosts(raw: string): Parsed<string[]> {
+  const items = raw
+    .split(',')
+    .map((item) =>
+      item
+        .trim()
+        .toLowerCase()
+        .replace(/^\[(.*)\]$/, '$1'),
+    )
+    .filter(Boolean);
+  const invalid = items.filter((item) => !/^[a-z0-9.:-]{1,253}$/.test(item));
+  return invalid.length ? bad(`has invalid hosts: ${invalid.join(', ')}`) : ok(items);
+}
+
 /** A bearer credential: printable ASCII only (what an Authorization header carries), no spaces. */
 export function secret(minLength: number, maxLength = 4096) {
   const pattern = new RegExp(`^[\\x21-\\x7e]{${minLength},${maxLength}}$`);

@@ -7,6 +7,7 @@ import {
   gatewayApiKeys,
   gatewayRatePolicies,
   gatewayRoutes,
+  hosts,
   origin,
   identifiers,
   integer,
@@ -378,6 +379,32 @@ export const CONFIG_KEYS = {
     defaultText: 'no-reply@tern.localhost',
     parse: mailbox,
   },
+  TERN_JOBS_CONCURRENCY: {
+    name: 'TERN_JOBS_CONCURRENCY',
+    description: 'Jobs one worker process runs at once.',
+    defaultText: '8',
+    parse: integer(1, 1_000),
+  },
+  TERN_JOBS_RETENTION_DAYS: {
+    name: 'TERN_JOBS_RETENTION_DAYS',
+    description:
+      'Days finished jobs (and their results and exports) are kept; dead letters stay until purged.',
+    defaultText: '7',
+    parse: integer(1, 3650),
+  },
+  TERN_WEBHOOK_SECRET: {
+    name: 'TERN_WEBHOOK_SECRET',
+    description:
+      'Key of the HMAC-SHA256 signature on webhook deliveries (Tern-Signature); unset: webhook.deliver jobs are refused.',
+    secret: true,
+    parse: secret(16),
+  },
+  TERN_WEBHOOK_ALLOWED_HOSTS: {
+    name: 'TERN_WEBHOOK_ALLOWED_HOSTS',
+    description:
+      'Comma-separated hosts or addresses webhooks may reach although they are loopback, private or link-local (refused otherwise).',
+    parse: hosts,
+  },
 } satisfies Record<string, ConfigKey<unknown>>;
 
 type Keys = typeof CONFIG_KEYS;
@@ -510,6 +537,12 @@ export function loadConfig(options: LoadConfigOptions): TernConfig {
     data: {
       unindexedQueryLimit: get('TERN_DATA_UNINDEXED_QUERY_LIMIT') ?? 1_000,
       changesRetentionDays: get('TERN_DATA_CHANGES_RETENTION_DAYS') ?? 30,
+    },
+    jobs: {
+      concurrency: get('TERN_JOBS_CONCURRENCY') ?? 8,
+      retentionDays: get('TERN_JOBS_RETENTION_DAYS') ?? 7,
+      webhookSecret: get('TERN_WEBHOOK_SECRET') as Secret | undefined,
+      webhookAllowedHosts: get('TERN_WEBHOOK_ALLOWED_HOSTS') ?? [],
     },
     registry: {
       store: redisUrl ? { kind: 'redis', url: redisUrl, keyPrefix: redisKeyPrefix } : { kind: 'memory' },

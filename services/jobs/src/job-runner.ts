@@ -1,0 +1,168 @@
+import type { QueueConsumer, ServiceDeps } from '@tern/runtime';
+import { counter, histogram } from '@tern/telemetry';
+import { PermanentJobError } from './jobs-errors';
+import { jobStore, withError, type JobStatus } from './job-store';
+import type { JobTypeRegistry } from './job-types';
+
+export const JOBS_RUN_TOPIC = 'jobs.run';
+export interface RunJobMessage {
+  id: string;
+}
+
+/** A job's result is kept up to this size of JSON; a larger one is replaced by a note saying so. */
+const MAX_RESULT_BYTES = 64 * 1024;
+
+export interface JobRunnerOptions {
+  concurrency: number;
+}
+
+/**
+ * The worker: takes `jobs.run` messages from the queue and runs each job's attempt. The job row
+ * is the truth, the message only a wake-up: a message for a job already finished, cancelled or
+ * dead is acked and forgotten, and two deliveries of one job never run it at once (an attempt is
+ * claimed with a guarded update, under a lease of the type's time limit). A failed attempt goes
+ * back to `queued` and the message is nacked, so the queue brings it back after its backoff with
+ * jitter; the last failure makes the job dead: a dead letter, listed by the admin API, with its
+ * error history. An attempt whose worker died (SIGKILL, a crash) is found `running` with its lease
+ * past when the queue redelivers, and counted as failed.
+ */
+export function createJobRunner(
+  deps: Pick<ServiceDeps, 'store' | 'metrics' | 'log'>,
+  registry: JobTypeRegistry,
+  options: JobRunnerOptions,
+): QueueConsumer<RunJobMessage> {
+  const { store } = deps;
+  const finished = counter(
+    deps.metrics,
+    'tern_jobs_attempts_total',
+    'Job attempts by how they ended: succeeded, failed (for good), retried, dead.',
+    ['type', 'outcome'],
+  );
+  const duration = histogram(deps.metrics, 'tern_jobs_duration_seconds', 'Time one attempt of a job ran.', [
+    'type',
+  ]);
+  const startDelay = histogram(
+    deps.metrics,
+    'tern_jobs_start_delay_seconds',
+    'From the time a job was due (accepted, or its runAt) to the start of its first attempt.',
+    ['type'],
+  );
+
+  const longest = registry.longestTimeoutMs();
+  return {
+    topic: JOBS_RUN_TOPIC,
+    group: 'jobs',
+    concurrency: options.concurrency,
+    // Past a job's own time limit the attempt is aborted; the queue waits a little longer.
+    ackWaitMs: longest + 30_000,
+    // Attempts are counted on the job itself; the queue's limit only catches a message that
+    // cannot even be looked at (the database unreachable for a long time).
+    maxDeliveries: 50,
+    async handle(message, ctx) {
+      const job = await jobStore.byId(store, message.payload.id);
+      if (!job || (job.status !== 'queued' && job.status !== 'running')) return;
+      const type = registry.get(job.type);
+      const now = Date.now();
+      if (job.status === 'running' && (job.lease_until ?? 0) > now) {
+        // Another worker holds it: come back after the queue's backoff, when it has finished.
+        throw new Error(`job ${job.id} is running on another worker`);
+      }
+      let errors = job.errors;
+      if (job.status === 'running') {
+        errors = withError(
+          errors,
+          job.attempts,
+          'the attempt did not finish: its worker stopped or ran out of time',
+          now,
+        );
+      }
+      // A worker of an older version (during a deploy): left for one that knows the type.
+      if (!type) throw new Error(`no worker here knows the job type "${job.type}"`);
+      if (job.attempts >= job.max_attempts) {
+        if (await jobStore.bury(store, job, errors, now)) finished.inc({ type: job.type, outcome: 'dead' });
+        return;
+      }
+      if (!(await jobStore.claim(store, job, errors, now, type.timeoutMs + 5_000))) return;
+      const attempt = job.attempts + 1;
+      if (attempt === 1) startDelay.observe({ type: job.type }, Math.max(0, now - job.run_at) / 1000);
+      const log = ctx.log.child({ jobId: job.id, jobType: job.type, attempt });
+      const controller = new AbortController();
+      const timer = setTimeout(
+        () => controller.abort(new Error(`the attempt ran past its time limit of ${type.timeoutMs} ms`)),
+        type.timeoutMs,
+      );
+      const started = performance.now();
+      let outcome: { status: JobStatus; errors?: string; result?: string | null };
+      let retry: Error | undefined;
+      try {
+        const result = await abortable(
+          type.run(JSON.parse(job.payload) as never, {
+            jobId: job.id,
+            attempt,
+            ownerId: job.owner_key.startsWith('u:') ? job.owner_key.slice(2) : undefined,
+            log,
+            signal: controller.signal,
+          }),
+          controller.signal,
+        );
+        outcome = { status: 'succeeded', result: resultJson(result) };
+        log.info('job succeeded');
+      } catch (error) {
+        const reason = messageOf(error);
+        const next = withError(errors, attempt, reason, Date.now());
+        if (error instanceof PermanentJobError) {
+          outcome = { status: 'failed', errors: next };
+          log.warn({ error: reason }, 'job failed; not retried');
+        } else if (attempt >= job.max_attempts) {
+          outcome = { status: 'dead', errors: next };
+          log.warn({ error: reason }, 'job failed its last attempt; it is a dead letter');
+        } else {
+          outcome = { status: 'queued', errors: next };
+          retry = new Error(`attempt ${attempt} of job ${job.id} failed: ${reason}`);
+          log.info({ error: reason }, 'job attempt failed; retried after a backoff');
+        }
+      } finally {
+        clearTimeout(timer);
+      }
+      duration.observe({ type: job.type }, (performance.now() - started) / 1000);
+      await jobStore.settle(store, job.id, attempt, outcome, Date.now());
+      finished.inc({
+        type: job.type,
+        outcome: outcome.status === 'queued' ? 'retried' : outcome.status,
+      });
+      if (retry) throw retry;
+    },
+  };
+}
+
+function abortable<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason as Error);
+    if (signal.aborted) onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}
+
+function resultJson(result: unknown): string | null {
+  if (result === undefined) return null;
+  const text = JSON.stringify(result);
+  if (text === undefined) return null;
+  return Buffer.byteLength(text) <= MAX_RESULT_BYTES
+    ? text
+    : JSON.stringify({ truncated: true, note: `the result exceeded ${MAX_RESULT_BYTES} bytes` });
+}
+
+function messageOf(error: unknown): string {
+  if (error instanceof Error) return `${error.name === 'Error' ? '' : `${error.name}: `}${error.message}`;
+  return String(error);
+}

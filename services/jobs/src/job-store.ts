@@ -1,0 +1,207 @@
+import type { Queryable, Row } from '@tern/store';
+
+export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'dead' | 'cancelled';
+
+export interface JobRow extends Row {
+  id: string;
+  type: string;
+  payload: string;
+  owner_key: string;
+  idempotency_key: string | null;
+  status: JobStatus;
+  attempts: number;
+  max_attempts: number;
+  errors: string;
+  result: string | null;
+  run_at: number;
+  dispatched: number;
+  lease_until: number | null;
+  schedule: string | null;
+  request_id: string | null;
+  created_at: number;
+  updated_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+}
+
+/** One failed attempt, kept on the job (the newest `MAX_ERRORS`). */
+export interface AttemptError {
+  attempt: number;
+  at: string;
+  error: string;
+}
+
+const MAX_ERRORS = 20;
+const MAX_ERROR_LENGTH = 500;
+
+export interface NewJob {
+  id: string;
+  type: string;
+  payload: string;
+  ownerKey: string;
+  idempotencyKey: string | undefined;
+  maxAttempts: number;
+  runAt: number;
+  dispatched: boolean;
+  schedule?: string;
+  requestId: string | undefined;
+  now: number;
+}
+
+/** The errors of a job with one more appended (bounded in count and length). */
+export function withError(errors: string, attempt: number, message: string, now: number): string {
+  const list = JSON.parse(errors) as AttemptError[];
+  list.push({ attempt, at: new Date(now).toISOString(), error: message.slice(0, MAX_ERROR_LENGTH) });
+  return JSON.stringify(list.slice(-MAX_ERRORS));
+}
+
+/** SQL of the jobs table; every statement runs on SQLite and PostgreSQL alike. */
+export const jobStore = {
+  /** False when the owner already has a job under this idempotency key (nothing inserted). */
+  async insert(q: Queryable, job: NewJob): Promise<boolean> {
+    const { rowCount } = await q.execute(
+      `INSERT INTO jobs (id, type, payload, owner_key, idempotency_key, status, max_attempts, run_at,
+         dispatched, schedule, request_id, created_at, updated_at)
+       VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $8, $9, $10, $11, $11)
+       ON CONFLICT (owner_key, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING`,
+      [
+        job.id,
+        job.type,
+        job.payload,
+        job.ownerKey,
+        job.idempotencyKey ?? null,
+        job.maxAttempts,
+        job.runAt,
+        job.dispatched ? 1 : 0,
+        job.schedule ?? null,
+        job.requestId ?? null,
+        job.now,
+      ],
+    );
+    return rowCount === 1;
+  },
+
+  async byId(q: Queryable, id: string): Promise<JobRow | undefined> {
+    const rows = await q.query<JobRow>('SELECT * FROM jobs WHERE id = $1', [id]);
+    return rows[0];
+  },
+
+  async byIdempotencyKey(q: Queryable, ownerKey: string, key: string): Promise<JobRow | undefined> {
+    const rows = await q.query<JobRow>('SELECT * FROM jobs WHERE owner_key = $1 AND idempotency_key = $2', [
+      ownerKey,
+      key,
+    ]);
+    return rows[0];
+  },
+
+  /**
+   * Starts attempt `attempts + 1` of a job seen as `seen` (status and attempts unchanged since):
+   * false when another worker got there first.
+   */
+  async claim(q: Queryable, seen: JobRow, errors: string, now: number, leaseMs: number): Promise<boolean> {
+    const { rowCount } = await q.execute(
+      `UPDATE jobs SET status = 'running', attempts = attempts + 1, errors = $4, lease_until = $5,
+         started_at = $3, updated_at = $3
+       WHERE id = $1 AND attempts = $2 AND status IN ('queued', 'running')`,
+      [seen.id, seen.attempts, now, errors, now + leaseMs],
+    );
+    return rowCount === 1;
+  },
+
+  /** Ends the running attempt `attempt`: a final status, or back to `queued` for a retry. */
+  async settle(
+    q: Queryable,
+    id: string,
+    attempt: number,
+    outcome: { status: JobStatus; errors?: string; result?: string | null },
+    now: number,
+  ): Promise<boolean> {
+    const final = outcome.status !== 'queued';
+    const { rowCount } = await q.execute(
+      `UPDATE jobs SET status = $3, errors = COALESCE($4, errors), result = COALESCE($5, result),
+         lease_until = NULL, updated_at = $6, finished_at = $7
+       WHERE id = $1 AND attempts = $2 AND status = 'running'`,
+      [id, attempt, outcome.status, outcome.errors ?? null, outcome.result ?? null, now, final ? now : null],
+    );
+    return rowCount === 1;
+  },
+
+  /** A job that used up its attempts without starting another (the last one was interrupted). */
+  async bury(q: Queryable, seen: JobRow, errors: string, now: number): Promise<boolean> {
+    const { rowCount } = await q.execute(
+      `UPDATE jobs SET status = 'dead', errors = $3, lease_until = NULL, updated_at = $4, finished_at = $4
+       WHERE id = $1 AND attempts = $2 AND status IN ('queued', 'running')`,
+      [seen.id, seen.attempts, errors, now],
+    );
+    return rowCount === 1;
+  },
+
+  /** Cancels a job that has not started; `ownerKey` undefined: any owner's (the admin). */
+  async cancel(q: Queryable, id: string, ownerKey: string | undefined, now: number): Promise<boolean> {
+    const { rowCount } = await q.execute(
+      `UPDATE jobs SET status = 'cancelled', updated_at = $2, finished_at = $2
+       WHERE id = $1 AND status = 'queued' AND attempts = 0 AND (CAST($3 AS TEXT) IS NULL OR owner_key = $3)`,
+      [id, now, ownerKey ?? null],
+    );
+    return rowCount === 1;
+  },
+
+  /** Delayed jobs now due that were not yet handed to the queue, oldest first. */
+  async due(q: Queryable, now: number, limit: number): Promise<string[]> {
+    const rows = await q.query<{ id: string }>(
+      `SELECT id FROM jobs WHERE dispatched = 0 AND run_at <= $1 ORDER BY run_at LIMIT $2`,
+      [now, limit],
+    );
+    return rows.map((row) => row.id);
+  },
+
+  /** Marks a job handed to the queue; false when another scheduler did it first. */
+  async markDispatched(q: Queryable, id: string): Promise<boolean> {
+    const { rowCount } = await q.execute('UPDATE jobs SET dispatched = 1 WHERE id = $1 AND dispatched = 0', [
+      id,
+    ]);
+    return rowCount === 1;
+  },
+
+  async dead(
+    q: Queryable,
+    type: string | undefined,
+    limit: number,
+    before: number | undefined,
+  ): Promise<JobRow[]> {
+    return q.query<JobRow>(
+      `SELECT * FROM jobs WHERE status = 'dead' AND (CAST($1 AS TEXT) IS NULL OR type = $1)
+         AND (CAST($2 AS BIGINT) IS NULL OR updated_at < $2)
+       ORDER BY updated_at DESC, id DESC LIMIT $3`,
+      [type ?? null, before ?? null, limit],
+    );
+  },
+
+  /** A dead job back to `queued` with a fresh set of attempts (its error history kept). */
+  async revive(q: Queryable, id: string, now: number): Promise<boolean> {
+    const { rowCount } = await q.execute(
+      `UPDATE jobs SET status = 'queued', attempts = 0, dispatched = 1, run_at = $2, updated_at = $2,
+         finished_at = NULL, started_at = NULL
+       WHERE id = $1 AND status = 'dead'`,
+      [id, now],
+    );
+    return rowCount === 1;
+  },
+
+  async purgeDead(q: Queryable, type: string | undefined): Promise<number> {
+    const { rowCount } = await q.execute(
+      `DELETE FROM jobs WHERE status = 'dead' AND (CAST($1 AS TEXT) IS NULL OR type = $1)`,
+      [type ?? null],
+    );
+    return rowCount;
+  },
+
+  /** Finished jobs older than `before` are deleted (their results and exports with them). */
+  async pruneFinished(q: Queryable, before: number): Promise<number> {
+    const { rowCount } = await q.execute(
+      `DELETE FROM jobs WHERE finished_at IS NOT NULL AND finished_at < $1 AND status <> 'dead'`,
+      [before],
+    );
+    return rowCount;
+  },
+};
