@@ -20,8 +20,13 @@ async function streamAnswer(response, size) {
     const chunk = PATTERN.subarray(0, Math.min(PATTERN.length, size - sent));
     if (!response.write(chunk)) {
       await new Promise((resolve) => {
-        response.once('drain', resolve);
-        response.once('close', resolve);
+        const done = () => {
+          response.off('drain', done);
+          response.off('close', done);
+          resolve();
+        };
+        response.on('drain', done);
+        response.on('close', done);
       });
     }
   }
