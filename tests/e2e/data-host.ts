@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { authService } from '@tern/auth';
 import { loadConfig } from '@tern/config';
 import { dataService } from '@tern/data';
-import { startHost, type RunningHost } from '@tern/runtime';
+import { startHost, type RunningHost, type ServiceDefinition } from '@tern/runtime';
 import { createTestDatabase, uniqueName, type TestDatabase } from '@tern/testing';
 
 /** A parsed JSON answer: tests read it field by field and assert each one. */
@@ -44,7 +44,11 @@ export const NOTES_SCHEMA = {
  * Auth and data in one real host on a free port, embedded (SQLite) or on a fresh PostgreSQL
  * database, with cheap password hashing; `close()` removes everything it made.
  */
-export async function startDataHost(shape: 'embedded' | 'production', env: Record<string, string> = {}) {
+export async function startDataHost(
+  shape: 'embedded' | 'production',
+  env: Record<string, string> = {},
+  catalog: readonly ServiceDefinition[] = [authService, dataService],
+) {
   const dir = mkdtempSync(join(tmpdir(), 'tern-data-'));
   const adminKey = `data-test-admin-key-${uniqueName('k')}-0123456789`;
   let database: TestDatabase | undefined;
@@ -64,7 +68,7 @@ export async function startDataHost(shape: 'embedded' | 'production', env: Recor
         ...env,
       },
     });
-    host = await startHost({ config, catalog: [authService, dataService] });
+    host = await startHost({ config, catalog });
   } catch (error) {
     await database?.drop();
     rmSync(dir, { recursive: true, force: true });
@@ -104,6 +108,8 @@ export async function startDataHost(shape: 'embedded' | 'production', env: Recor
   return {
     url,
     adminKey,
+    dir,
+    databaseUrl: database?.url,
     call,
     /** A new signed-in user. */
     async signup(): Promise<{ id: string; token: string }> {
