@@ -1,6 +1,6 @@
 import { authService } from '@tern/auth';
 import { dataService } from '@tern/data';
-import { jobsService } from '@tern/jobs';
+import { jobsService, workerService } from '@tern/jobs';
 import type { ServiceDefinition } from '@tern/runtime';
 import { systemService } from '@tern/system';
 

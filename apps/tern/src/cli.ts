@@ -81,9 +81,9 @@ export async function runCli(argv: string[], options: CliOptions = {}): Promise<
         const config = loadConfig({
           env: { ...env, DATABASE_URL: undefined, REDIS_URL: undefined, NATS_URL: undefined },
         });
-        const services = (parsed.service.length ? parsed.service : catalog.map((d) => d.name)).filter(
-          (name) => name !== 'gateway',
-        );
+        const services = (
+          parsed.service.length ? parsed.service : catalog.filter((d) => !d.onlyWhenNamed).map((d) => d.name)
+        ).filter((name) => name !== 'gateway');
         return await upCommand({ config, env, port, instances, services, out, err });
       }
       case 'admin-key':

@@ -69,6 +69,7 @@ export interface JobsConfig {
   webhookSecret: Secret | undefined;
   /** Hosts webhooks may reach although they resolve to loopback, private or link-local addresses. */
   webhookAllowedHosts: string[];
+  webhookTimeoutMs: number;
 }
 
 export interface DataConfig {

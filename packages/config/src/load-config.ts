@@ -399,6 +399,12 @@ export const CONFIG_KEYS = {
     secret: true,
     parse: secret(16),
   },
+  TERN_WEBHOOK_TIMEOUT_MS: {
+    name: 'TERN_WEBHOOK_TIMEOUT_MS',
+    description: 'How long one webhook delivery may take before it counts as failed and is retried.',
+    defaultText: '10000',
+    parse: integer(100, 120_000),
+  },
   TERN_WEBHOOK_ALLOWED_HOSTS: {
     name: 'TERN_WEBHOOK_ALLOWED_HOSTS',
     description:
@@ -543,6 +549,7 @@ export function loadConfig(options: LoadConfigOptions): TernConfig {
       retentionDays: get('TERN_JOBS_RETENTION_DAYS') ?? 7,
       webhookSecret: get('TERN_WEBHOOK_SECRET') as Secret | undefined,
       webhookAllowedHosts: get('TERN_WEBHOOK_ALLOWED_HOSTS') ?? [],
+      webhookTimeoutMs: get('TERN_WEBHOOK_TIMEOUT_MS') ?? 10_000,
     },
     registry: {
       store: redisUrl ? { kind: 'redis', url: redisUrl, keyPrefix: redisKeyPrefix } : { kind: 'memory' },

@@ -31,6 +31,8 @@ export const DEFAULT_ROUTES: readonly GatewayRoute[] = [
   { prefix: '/v1/admin/mail', service: 'auth' },
   { prefix: '/v1/data', service: 'data' },
   { prefix: '/v1/admin/collections', service: 'data' },
+  { prefix: '/v1/jobs', service: 'jobs' },
+  { prefix: '/v1/admin/jobs', service: 'jobs' },
   { prefix: '/v1/admin/system', service: 'system' },
 ];
 

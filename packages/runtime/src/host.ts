@@ -43,7 +43,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
   const definitions = selectServices(options.catalog, config.services);
   const names = definitions.map((definition) => definition.name);
   // How this process is labelled in logs and metrics: `tern` all-in-one, else what it hosts.
-  const processName = names.length === options.catalog.length ? 'tern' : names.join('+');
+  const processName = config.services.length === 0 ? 'tern' : names.join('+');
   const log = createLogger({
     level: config.logLevel,
     service: processName,
@@ -118,7 +118,9 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       return module;
     });
     for (const service of services) {
-      if (service.migrations?.length) await infrastructure.store.migrate(service.name, service.migrations);
+      if (service.migrations?.length) {
+        await infrastructure.store.migrate(service.migrationScope ?? service.name, service.migrations);
+      }
     }
     migrated = true;
 
@@ -265,7 +267,7 @@ function selectServices(
   catalog: readonly ServiceDefinition[],
   wanted: readonly string[],
 ): ServiceDefinition[] {
-  if (wanted.length === 0) return [...catalog];
+  if (wanted.length === 0) return catalog.filter((definition) => !definition.onlyWhenNamed);
   const unknown = wanted.filter((name) => !catalog.some((definition) => definition.name === name));
   if (unknown.length) {
     throw new Error(

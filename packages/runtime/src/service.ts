@@ -137,6 +137,8 @@ export interface ServiceModule {
   routes: Route[];
   consumers?: QueueConsumer[];
   migrations?: Migration[];
+  /** The name its migrations are recorded under, when it shares tables with another service (default: `name`). */
+  migrationScope?: string;
   /** Called after migrations, before the server accepts requests. */
   start?(): Promise<void>;
   /** Called on shutdown after requests and consumers have drained. */
@@ -173,5 +175,10 @@ export interface ProcessInfo {
 /** How a program names a service it can host, and builds it. */
 export interface ServiceDefinition {
   name: string;
+  /**
+   * Hosted only when named (`--service worker`), never as part of "every service": for a process
+   * role that repeats work another service already does all-in-one (the jobs workers).
+   */
+  onlyWhenNamed?: boolean;
   create(deps: ServiceDeps): ServiceModule;
 }

@@ -3,7 +3,7 @@ import type { ServiceDeps } from '@tern/runtime';
 import type { Queryable } from '@tern/store';
 import { counter } from '@tern/telemetry';
 import { jobsErrors } from './jobs-errors';
-import { JOBS_RUN_TOPIC, type RunJobMessage } from './job-runner';
+import { runTopic, type RunJobMessage } from './job-runner';
 import { jobStore, type JobStatus } from './job-store';
 import type { RegisteredJobType } from './job-types';
 
@@ -66,7 +66,7 @@ export function createJobIntake(deps: Pick<ServiceDeps, 'store' | 'outbox' | 'me
       now,
     });
     if (!inserted) return undefined;
-    if (dueNow) await deps.outbox.add(tx, runEvent(id, request.requestId));
+    if (dueNow) await deps.outbox.add(tx, runEvent(id, request.type.type, request.requestId));
     return id;
   }
 
@@ -102,10 +102,11 @@ export function createJobIntake(deps: Pick<ServiceDeps, 'store' | 'outbox' | 'me
 
 export type JobIntake = ReturnType<typeof createJobIntake>;
 
-export function runEvent(id: string, requestId: string | undefined) {
+/** The outbox event that wakes a worker for job `id` of `type`. */
+export function runEvent(id: string, type: string, requestId: string | undefined) {
   const message: RunJobMessage = { id };
   return {
-    topic: JOBS_RUN_TOPIC,
+    topic: runTopic(type),
     payload: message,
     headers: requestId ? { 'x-request-id': requestId } : undefined,
   };

@@ -4,10 +4,15 @@ import { PermanentJobError } from './jobs-errors';
 import { jobStore, withError, type JobStatus } from './job-store';
 import type { JobTypeRegistry } from './job-types';
 
-export const JOBS_RUN_TOPIC = 'jobs.run';
+/** Each job type has its own topic, so a slow type cannot take the slots (or the ack deadline) of a fast one. */
+export const runTopic = (type: string) => `jobs.run.${type}`;
 export interface RunJobMessage {
   id: string;
 }
+
+/** The queue redelivers this long after an attempt's time limit; the attempt's lease ends a little sooner. */
+const ACK_MARGIN_MS = 3_000;
+const LEASE_MARGIN_MS = 2_000;
 
 /** A job's result is kept up to this size of JSON; a larger one is replaced by a note saying so. */
 const MAX_RESULT_BYTES = 64 * 1024;
@@ -30,7 +35,7 @@ export function createJobRunner(
   deps: Pick<ServiceDeps, 'store' | 'metrics' | 'log'>,
   registry: JobTypeRegistry,
   options: JobRunnerOptions,
-): QueueConsumer<RunJobMessage> {
+): QueueConsumer<RunJobMessage>[] {
   const { store } = deps;
   const finished = counter(
     deps.metrics,
@@ -48,13 +53,13 @@ export function createJobRunner(
     ['type'],
   );
 
-  const longest = registry.longestTimeoutMs();
-  return {
-    topic: JOBS_RUN_TOPIC,
+  return registry.all().map((registered) => ({
+    topic: runTopic(registered.type),
     group: 'jobs',
     concurrency: options.concurrency,
-    // Past a job's own time limit the attempt is aborted; the queue waits a little longer.
-    ackWaitMs: longest + 30_000,
+    // Past its time limit an attempt is aborted; the queue waits a little longer before it
+    // presumes the worker dead and delivers the message again.
+    ackWaitMs: registered.timeoutMs + ACK_MARGIN_MS,
     // Attempts are counted on the job itself; the queue's limit only catches a message that
     // cannot even be looked at (the database unreachable for a long time).
     maxDeliveries: 50,
@@ -82,7 +87,7 @@ export function createJobRunner(
         if (await jobStore.bury(store, job, errors, now)) finished.inc({ type: job.type, outcome: 'dead' });
         return;
       }
-      if (!(await jobStore.claim(store, job, errors, now, type.timeoutMs + 5_000))) return;
+      if (!(await jobStore.claim(store, job, errors, now, type.timeoutMs + LEASE_MARGIN_MS))) return;
       const attempt = job.attempts + 1;
       if (attempt === 1) startDelay.observe({ type: job.type }, Math.max(0, now - job.run_at) / 1000);
       const log = ctx.log.child({ jobId: job.id, jobType: job.type, attempt });
@@ -132,7 +137,7 @@ export function createJobRunner(
       });
       if (retry) throw retry;
     },
-  };
+  }));
 }
 
 function abortable<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {

@@ -93,13 +93,13 @@ export function createJobScheduler(
   let stopped = false;
 
   async function dispatchDelayed(now: number): Promise<number> {
-    const ids = await jobStore.due(store, now, 500);
-    for (const id of ids) {
+    const due = await jobStore.due(store, now, 500);
+    for (const { id, type } of due) {
       await store.transaction(async (tx) => {
-        if (await jobStore.markDispatched(tx, id)) await deps.outbox.add(tx, runEvent(id, undefined));
+        if (await jobStore.markDispatched(tx, id)) await deps.outbox.add(tx, runEvent(id, type, undefined));
       });
     }
-    return ids.length;
+    return due.length;
   }
 
   async function fireSchedules(now: number): Promise<void> {

@@ -147,12 +147,11 @@ export const jobStore = {
   },
 
   /** Delayed jobs now due that were not yet handed to the queue, oldest first. */
-  async due(q: Queryable, now: number, limit: number): Promise<string[]> {
-    const rows = await q.query<{ id: string }>(
-      `SELECT id FROM jobs WHERE dispatched = 0 AND run_at <= $1 ORDER BY run_at LIMIT $2`,
+  due(q: Queryable, now: number, limit: number): Promise<{ id: string; type: string }[]> {
+    return q.query<{ id: string; type: string }>(
+      `SELECT id, type FROM jobs WHERE dispatched = 0 AND run_at <= $1 ORDER BY run_at LIMIT $2`,
       [now, limit],
     );
-    return rows.map((row) => row.id);
   },
 
   /** Marks a job handed to the queue; false when another scheduler did it first. */

@@ -56,8 +56,6 @@ export interface JobTypeRegistry {
   /** The type, if `identity` may enqueue it: 400 for an unknown type, 403 for a refused caller. */
   admit(type: string, identity: Identity): RegisteredJobType;
   all(): RegisteredJobType[];
-  /** The longest attempt of any type: the queue's ack deadline must exceed it. */
-  longestTimeoutMs(): number;
 }
 
 export function createJobTypeRegistry(types: readonly JobType<never>[]): JobTypeRegistry {
@@ -85,7 +83,6 @@ export function createJobTypeRegistry(types: readonly JobType<never>[]): JobType
       return registered;
     },
     all: () => [...byName.values()],
-    longestTimeoutMs: () => Math.max(DEFAULT_TIMEOUT_MS, ...[...byName.values()].map((t) => t.timeoutMs)),
   };
 }
 

@@ -17,6 +17,11 @@ const PRUNE_EVERY_MS = 3_600_000;
 export interface JobsServiceOptions {
   /** Job types beyond the built-in ones (tests, embedders). */
   extraTypes?: readonly JobType<never>[];
+  /**
+   * `api`: the `/v1/jobs` and admin routes, with workers and the scheduler (all-in-one, and the
+   * jobs service). `worker`: workers and the scheduler only (`tern start --service worker`).
+   */
+  role?: 'api' | 'worker';
 }
 
 /**
@@ -28,6 +33,7 @@ export function createJobsService(deps: ServiceDeps, options: JobsServiceOptions
   const webhook = webhookDeliverJob({
     secret: deps.config.jobs.webhookSecret,
     allowedHosts: deps.config.jobs.webhookAllowedHosts,
+    timeoutMs: deps.config.jobs.webhookTimeoutMs,
   });
   const registry = createJobTypeRegistry([
     emailSendJob(deps.mailer) as JobType<never>,
@@ -35,7 +41,7 @@ export function createJobsService(deps: ServiceDeps, options: JobsServiceOptions
     ...(options.extraTypes ?? []),
   ]);
   const intake = createJobIntake(deps);
-  const runner = createJobRunner(deps, registry, { concurrency: deps.config.jobs.concurrency });
+  const runners = createJobRunner(deps, registry, { concurrency: deps.config.jobs.concurrency });
   const scheduler = createJobScheduler(deps, registry, intake, { intervalMs: SCHEDULER_INTERVAL_MS });
   let pruning: NodeJS.Timeout | undefined;
 
@@ -86,7 +92,7 @@ export function createJobsService(deps: ServiceDeps, options: JobsServiceOptions
       ...jobRoutes(deps.store, registry, intake),
       ...adminRoutes(deps.store, deps.outbox, registry, intake),
     ],
-    consumers: [runner],
+    consumers: runners,
     async start() {
       scheduler.start();
       pruning = setInterval(() => {
@@ -107,3 +113,10 @@ export function createJobsService(deps: ServiceDeps, options: JobsServiceOptions
 }
 
 export const jobsService: ServiceDefinition = { name: 'jobs', create: (deps) => createJobsService(deps) };
+
+/** Worker processes: more hands for the jobs, scaled on their own, with no API. */
+export const workerService: ServiceDefinition = {
+  name: 'worker',
+  onlyWhenNamed: true,
+  create: (deps) => createJobsService(deps, { role: 'worker' }),
+};

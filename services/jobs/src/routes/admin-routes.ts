@@ -42,10 +42,10 @@ export function adminRoutes(
   intake: JobIntake,
 ): Route[] {
   /** Back to `queued` with fresh attempts, and a worker woken, in one transaction. */
-  const replay = (id: string) =>
+  const replay = (id: string, type: string) =>
     store.transaction(async (tx) => {
       if (!(await jobStore.revive(tx, id, Date.now()))) return false;
-      await outbox.add(tx, runEvent(id, undefined));
+      await outbox.add(tx, runEvent(id, type, undefined));
       return true;
     });
 
@@ -95,11 +95,9 @@ export function adminRoutes(
       access: 'admin',
       schema: { params: Type.Object({ id: JobId }), response: { 202: Count } },
     }).handle(async ({ params }, ctx) => {
-      if (!(await replay(params.id))) {
-        const job = await jobStore.byId(store, params.id);
-        if (!job) throw jobsErrors.notFound();
-        throw jobsErrors.notDead(job.status);
-      }
+      const job = await jobStore.byId(store, params.id);
+      if (!job) throw jobsErrors.notFound();
+      if (!(await replay(job.id, job.type))) throw jobsErrors.notDead(job.status);
       ctx.log.info({ jobId: params.id }, 'dead job replayed');
       return { status: 202, body: { count: 1 } };
     }),
@@ -117,7 +115,7 @@ export function adminRoutes(
     }).handle(async ({ query }, ctx) => {
       let count = 0;
       for (const job of await jobStore.dead(store, query.type, 1_000, undefined)) {
-        if (await replay(job.id)) count += 1;
+        if (await replay(job.id, job.type)) count += 1;
       }
       ctx.log.info({ count, jobType: query.type }, 'dead jobs replayed');
       return { status: 202, body: { count } };

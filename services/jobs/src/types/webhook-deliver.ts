@@ -135,7 +135,7 @@ export function webhookDeliverJob(
     description: 'POSTs a signed event to a URL.',
     access: 'admin',
     maxAttempts: ATTEMPTS,
-    timeoutMs: timeoutMs + 5_000,
+    timeoutMs: timeoutMs + 1_000,
     payloadSchema: {
       type: 'object',
       additionalProperties: false,
