@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { authService } from '@tern/auth';
 import { createJobsService, PermanentJobError, type JobType } from '@tern/jobs';
-import { uniqueName, waitFor } from '@tern/testing';
+import { deleteNatsStreams, TEST_NATS_URL, uniqueName, waitFor } from '@tern/testing';
 import { startDataHost, type DataHost, type Json } from './data-host';
 
 const WEBHOOK_SECRET = 'jobs-test-webhook-secret-0123456789';
@@ -68,6 +68,7 @@ const jobs = { name: 'jobs', create: (deps: never) => createJobsService(deps, { 
 for (const shape of ['embedded', 'production'] as const) {
   describe(`jobs (${shape})`, () => {
     let host: DataHost;
+    const stream = uniqueName('JOBS').toUpperCase();
     let webhooks: Server;
     let webhookUrl = '';
     /** What the webhook receiver got, and what it answers next (by path). */
@@ -89,13 +90,19 @@ for (const shape of ['embedded', 'production'] as const) {
       webhookUrl = `http://127.0.0.1:${(webhooks.address() as AddressInfo).port}`;
       host = await startDataHost(
         shape,
-        { TERN_WEBHOOK_SECRET: WEBHOOK_SECRET, TERN_WEBHOOK_ALLOWED_HOSTS: '127.0.0.1' },
+        {
+          TERN_WEBHOOK_SECRET: WEBHOOK_SECRET,
+          TERN_WEBHOOK_ALLOWED_HOSTS: '127.0.0.1',
+          // Production: PostgreSQL and NATS JetStream; embedded: SQLite for both.
+          ...(shape === 'production' ? { NATS_URL: TEST_NATS_URL, TERN_NATS_STREAM: stream } : {}),
+        },
         [authService, jobs as never],
       );
     });
     after(async () => {
       await host?.close();
       webhooks?.close();
+      if (shape === 'production') await deleteNatsStreams(stream);
     });
 
     const admin = () => host.adminKey;

@@ -85,13 +85,17 @@ export function createJobsService(deps: ServiceDeps, options: JobsServiceOptions
     });
   }
 
+  const api = (options.role ?? 'api') === 'api';
   return {
-    name: 'jobs',
+    name: api ? 'jobs' : 'worker',
     migrations: JOBS_MIGRATIONS,
-    routes: [
-      ...jobRoutes(deps.store, registry, intake),
-      ...adminRoutes(deps.store, deps.outbox, registry, intake),
-    ],
+    migrationScope: 'jobs',
+    routes: api
+      ? [
+          ...jobRoutes(deps.store, registry, intake),
+          ...adminRoutes(deps.store, deps.outbox, registry, intake),
+        ]
+      : [],
     consumers: runners,
     async start() {
       scheduler.start();
