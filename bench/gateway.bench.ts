@@ -22,6 +22,7 @@
  *   apt-get install -y nginx-light     # once; without nginx that row is skipped
  *   npm run --workspace bench gateway
  */
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -136,6 +137,18 @@ async function main(): Promise<void> {
       console.log('nginx not installed (apt-get install -y nginx-light): its row is skipped');
     }
 
+    /** A proxy process as a row: its URL, its pid (for CPU), and how to stop it. */
+    const addTarget = (name: Target['name'], server: { url: string; pid: number; child: ChildProcess }) => {
+      targets.push({
+        name,
+        url: server.url,
+        pid: server.pid,
+        stop: async () => {
+          server.child.kill('SIGTERM');
+        },
+      });
+    };
+
     // The gateway guards the path as a private route: a token is verified on every request.
     const startGateway = async (name: Target['name'], extraEnv: Record<string, string | undefined>) => {
       const removed = Object.keys(extraEnv).filter((key) => extraEnv[key] === undefined);
@@ -171,14 +184,7 @@ async function main(): Promise<void> {
         without: removed,
       });
       server.child.stdout?.resume();
-      targets.push({
-        name,
-        url: server.url,
-        pid: server.pid,
-        stop: async () => {
-          server.child.kill('SIGTERM');
-        },
-      });
+      addTarget(name, server);
       return server;
     };
     const gateway = await startGateway('tern gateway', {});
@@ -195,14 +201,7 @@ async function main(): Promise<void> {
         env: { ...process.env, BENCH_UPSTREAM: upstream },
         listening: /listening on (http:\/\/\S+)/,
       });
-      targets.push({
-        name,
-        url: server.url,
-        pid: server.pid,
-        stop: async () => {
-          server.child.kill('SIGTERM');
-        },
-      });
+      addTarget(name, server);
     };
     await startNodeProxy('node ref', './gateway/fastify-proxy.ts');
     await startNodeProxy('node floor', './gateway/minimal-proxy.ts');

@@ -1,4 +1,4 @@
-import { TernError } from '@tern/errors';
+import { fieldErrorsProblem, TernError, type FieldError } from '@tern/errors';
 
 export const dataErrors = {
   notFound: () =>
@@ -10,16 +10,12 @@ export const dataErrors = {
       title: 'Forbidden',
       detail: `The collection's ${operation} rule does not allow this.`,
     }),
-  invalidDocument: (errors: { path: string; message: string }[]) =>
+  invalidDocument: (errors: FieldError[]) =>
     new TernError({
       code: 'data/invalid-document',
       status: 400,
       title: 'Bad Request',
-      detail: errors
-        .slice(0, 5)
-        .map((error) => `${error.path || '/'} ${error.message}`)
-        .join('; '),
-      details: { errors: errors.slice(0, 20) },
+      ...fieldErrorsProblem(errors),
     }),
   versionMismatch: (current: number | undefined) =>
     new TernError({

@@ -1,4 +1,4 @@
-import { TernError } from '@tern/errors';
+import { fieldErrorsProblem, TernError, type FieldError } from '@tern/errors';
 
 export const jobsErrors = {
   unknownType: (type: string) =>
@@ -8,16 +8,12 @@ export const jobsErrors = {
       title: 'Bad Request',
       detail: `There is no job type "${type.slice(0, 64)}".`,
     }),
-  invalidPayload: (errors: { path: string; message: string }[]) =>
+  invalidPayload: (errors: FieldError[]) =>
     new TernError({
       code: 'jobs/invalid-payload',
       status: 400,
       title: 'Bad Request',
-      detail: errors
-        .slice(0, 5)
-        .map((error) => `${error.path || '/'} ${error.message}`)
-        .join('; '),
-      details: { errors: errors.slice(0, 20) },
+      ...fieldErrorsProblem(errors),
     }),
   payloadTooLarge: (limit: number) =>
     new TernError({
