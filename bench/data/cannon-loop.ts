@@ -12,7 +12,7 @@ export async function cannonLoop(options: {
   url: string;
   connections: number;
   seconds: number;
-  /** The requests, sent in turn (all GETs without bodies here). */
+  /** The requests, sent in turn; a body is sent as JSON. */
   requests: ProbeRequest[];
 }): Promise<ClosedLoopResult> {
   let next = 0;
@@ -28,7 +28,15 @@ export async function cannonLoop(options: {
         method: first.method as 'GET',
         setupRequest: (request) => {
           const chosen = options.requests[next++ % options.requests.length] ?? first;
-          return { ...request, method: chosen.method as 'GET', path: chosen.path };
+          if (chosen.body === undefined)
+            return { ...request, method: chosen.method as 'GET', path: chosen.path };
+          return {
+            ...request,
+            method: chosen.method as 'POST',
+            path: chosen.path,
+            body: JSON.stringify(chosen.body),
+            headers: { ...request.headers, 'content-type': 'application/json' },
+          };
         },
       },
     ],

@@ -27,12 +27,25 @@ export function createHealthChecker(
   policy: HealthCheckPolicy,
   onChange: (instance: UpstreamInstance, healthy: boolean) => void,
 ) {
-  const watched = new Map<UpstreamInstance, { timer: NodeJS.Timeout; failures: number; running: boolean }>();
+  const watched = new Map<
+    UpstreamInstance,
+    { timer: NodeJS.Timeout; failures: number; running: Promise<void> | undefined }
+  >();
 
-  async function check(instance: UpstreamInstance): Promise<void> {
+  /** One check of `instance`; none when one is already running (the interval does not pile them up). */
+  function check(instance: UpstreamInstance): Promise<void> {
     const state = watched.get(instance);
-    if (!state || state.running) return;
-    state.running = true;
+    if (!state || state.running) return state?.running ?? Promise.resolve();
+    state.running = probe(instance, state).finally(() => {
+      state.running = undefined;
+    });
+    return state.running;
+  }
+
+  async function probe(
+    instance: UpstreamInstance,
+    state: { failures: number; running: Promise<void> | undefined },
+  ): Promise<void> {
     let ok: boolean;
     try {
       const response = await instance.pool.request({
@@ -46,8 +59,6 @@ export function createHealthChecker(
       ok = response.statusCode >= 200 && response.statusCode < 300;
     } catch {
       ok = false;
-    } finally {
-      state.running = false;
     }
     if (!watched.has(instance)) return;
     if (ok) {
@@ -71,7 +82,7 @@ export function createHealthChecker(
       if (watched.has(instance)) return;
       const timer = setInterval(() => void check(instance), policy.intervalMs);
       timer.unref();
-      watched.set(instance, { timer, failures: 0, running: false });
+      watched.set(instance, { timer, failures: 0, running: undefined });
       void check(instance);
     },
     unwatch(instance: UpstreamInstance): void {
@@ -80,9 +91,17 @@ export function createHealthChecker(
       clearInterval(state.timer);
       watched.delete(instance);
     },
-    /** Checks every watched instance now and resolves when all answered (tests, start-up). */
+    /**
+     * Checks every watched instance now and resolves when all answered (tests, start-up). A check
+     * already running may have asked before a change: it is waited for, then a new one is made.
+     */
     async checkAll(): Promise<void> {
-      await Promise.all([...watched.keys()].map((instance) => check(instance)));
+      await Promise.all(
+        [...watched.keys()].map(async (instance) => {
+          await watched.get(instance)?.running;
+          await check(instance);
+        }),
+      );
     },
     stop(): void {
       for (const state of watched.values()) clearInterval(state.timer);

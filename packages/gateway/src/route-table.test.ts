@@ -29,7 +29,7 @@ describe('route table', () => {
 
   it('lists the services it routes to, and refuses malformed routes', () => {
     assert.deepEqual(table.services().sort(), ['data', 'reports', 'system']);
-    assert.deepEqual(createRouteTable(DEFAULT_ROUTES).services().sort(), ['auth', 'data', 'system']);
+    assert.deepEqual(createRouteTable(DEFAULT_ROUTES).services().sort(), ['auth', 'data', 'jobs', 'system']);
     for (const prefix of ['v1/data', '/v1//data', '/v1/../admin', '/v1/data/', '/', '/v1/da ta']) {
       assert.throws(() => createRouteTable([{ prefix, service: 'data' }]), RangeError, prefix);
     }
