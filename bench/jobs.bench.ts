@@ -48,6 +48,8 @@ interface Target {
   pid: number;
   /** Enqueue-to-start delays (ms) of the jobs accepted since `reset`. */
   delays(): Promise<number[]>;
+  /** Jobs accepted and not yet done. */
+  pending(): Promise<number>;
   reset(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -103,6 +105,16 @@ async function startTernJobs(name: Target['name'], extraEnv: Record<string, stri
         db.close();
       }
     },
+    async pending() {
+      const sql = `SELECT count(*) AS pending FROM jobs WHERE status IN ('queued', 'running')`;
+      if (database) return Number(psql(sql, database).trim());
+      const db = new Database(join(dir, 'tern.db'), { readonly: true });
+      try {
+        return Number((db.prepare(sql).get() as { pending: number }).pending);
+      } finally {
+        db.close();
+      }
+    },
     async reset() {
       since = Date.now();
     },
@@ -129,6 +141,9 @@ async function startBullmq(): Promise<Target> {
     pid: server.pid,
     async delays() {
       return ((await (await fetch(`${server.url}/stats`)).json()) as { delays: number[] }).delays;
+    },
+    async pending() {
+      return ((await (await fetch(`${server.url}/stats`)).json()) as { pending: number }).pending;
     },
     async reset() {
       await fetch(`${server.url}/stats/reset`, { method: 'POST' });
@@ -168,7 +183,10 @@ async function main(): Promise<void> {
         }),
       () => startBullmq(),
     ];
-    for (const start of starts) {
+    // BENCH_JOBS_ONLY=1 (or 0,2): only those systems, by their place in the table.
+    const only = process.env.BENCH_JOBS_ONLY?.split(',').map(Number);
+    for (const [index, start] of starts.entries()) {
+      if (only && !only.includes(index)) continue;
       const target = await start();
       try {
         await cannonLoop({ url: target.url, connections: CONNECTIONS, seconds: 1, requests });
@@ -183,20 +201,28 @@ async function main(): Promise<void> {
         const cpuMs = (processCpuMs(target.pid) - cpuBefore) / Math.max(1, accept.ok);
         const others = noiseSince(noise).othersPctOfCore;
         noisiest = Math.max(noisiest, others);
-        // Let the closed loop's backlog drain before the fixed-rate pass.
-        await new Promise((resolve) => setTimeout(resolve, 3_000));
+        // The closed loop's backlog drains before the fixed-rate pass (how long it took is reported).
+        const drainStarted = performance.now();
+        while ((await target.pending()) > 0 && performance.now() - drainStarted < 120_000) {
+          await new Promise((resolve) => setTimeout(resolve, 250));
+        }
+        const drainSeconds = (performance.now() - drainStarted) / 1000;
         await target.reset();
         const probe = await runProbe({
           url: target.url,
           rate: RATE,
           requests: Array.from({ length: RATE * RATE_SECONDS }, () => requests[0] as ProbeRequest),
         });
-        await new Promise((resolve) => setTimeout(resolve, 2_000));
+        const settleStarted = performance.now();
+        while ((await target.pending()) > 0 && performance.now() - settleStarted < 30_000) {
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
         const delays = (await target.delays()).sort((a, b) => a - b);
         rows.push({
           system: target.name,
           'accepts/s': accept.perSecond,
           'server CPU ms/accept': round(cpuMs, 3),
+          'backlog drained s': round(drainSeconds, 1),
           [`accept p50/p99 ms @${RATE}/s`]: `${probe.p50Ms} / ${probe.p99Ms}`,
           [`to start p50/p99 ms @${RATE}/s`]: `${quantile(delays, 0.5)} / ${quantile(delays, 0.99)}`,
           started: `${delays.length}/${probe.ok}`,

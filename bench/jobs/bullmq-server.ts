@@ -2,7 +2,7 @@
  * The Node reference for the jobs benchmark: Fastify answering `POST /v1/jobs` with 202 after
  * BullMQ's `queue.add` (Redis at BENCH_REDIS_URL), and a BullMQ Worker (concurrency 8) in the
  * same process running a no-op. `GET /stats` gives the enqueue-to-start delays seen since the
- * last `POST /stats/reset` (BullMQ's own `processedOn − timestamp`, ms). Prints "listening on <url>".
+ * last `POST /stats/reset` (BullMQ's own `processedOn − timestamp`, ms) and the jobs not yet done. Prints "listening on <url>".
  */
 import Fastify from 'fastify';
 import { Queue, Worker } from 'bullmq';
@@ -26,7 +26,10 @@ app.post('/v1/jobs', async (request, reply) => {
   const job = await queue.add(body.type, body.payload, { removeOnComplete: true, removeOnFail: 1000 });
   return reply.code(202).send({ id: job.id, status: 'queued' });
 });
-app.get('/stats', async () => ({ delays }));
+app.get('/stats', async () => {
+  const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
+  return { delays, pending: Object.values(counts).reduce((sum, count) => sum + count, 0) };
+});
 app.post('/stats/reset', async () => {
   delays = [];
   return {};

@@ -17,3 +17,4 @@ export { isUniqueViolation } from './is-unique-violation';
 export { createWalSync } from './wal-sync';
 export { storeErrors } from './store-errors';
 export { isConsistencyToken } from './consistency';
+export { createBatcher, MAX_BATCH, BATCHES_IN_FLIGHT } from './batcher';

@@ -1,6 +1,6 @@
 import { v7 as uuidv7 } from 'uuid';
 import type { ServiceDeps } from '@tern/runtime';
-import type { Queryable } from '@tern/store';
+import { createBatcher, type Queryable } from '@tern/store';
 import { counter } from '@tern/telemetry';
 import { jobsErrors } from './jobs-errors';
 import { runTopic, type RunJobMessage } from './job-runner';
@@ -48,40 +48,58 @@ export function createJobIntake(deps: Pick<ServiceDeps, 'store' | 'outbox' | 'me
     return text;
   }
 
-  async function store(tx: Queryable, request: EnqueueRequest, text: string, now: number) {
-    const runAt = Math.max(now, request.runAt ?? now);
-    const dueNow = runAt <= now;
-    const id = uuidv7();
-    const inserted = await jobStore.insert(tx, {
-      id,
-      type: request.type.type,
-      payload: text,
-      ownerKey: request.ownerKey,
-      idempotencyKey: request.idempotencyKey,
-      maxAttempts: request.type.maxAttempts,
-      runAt,
-      dispatched: dueNow,
-      schedule: request.schedule,
-      requestId: request.requestId,
-      now,
-    });
-    if (!inserted) return undefined;
-    if (dueNow) await deps.outbox.add(tx, runEvent(id, request.type.type, request.requestId));
-    return id;
+  interface Pending {
+    request: EnqueueRequest;
+    text: string;
+    now: number;
   }
+
+  /**
+   * Stores jobs in the caller's transaction: one INSERT for them all, and the outbox events of
+   * those due now. Resolves to each job's id, or undefined where its idempotency key was taken.
+   */
+  async function store(tx: Queryable, items: readonly Pending[]): Promise<(string | undefined)[]> {
+    const jobs = items.map(({ request, text, now }) => {
+      const runAt = Math.max(now, request.runAt ?? now);
+      return {
+        id: uuidv7(),
+        type: request.type.type,
+        payload: text,
+        ownerKey: request.ownerKey,
+        idempotencyKey: request.idempotencyKey,
+        maxAttempts: request.type.maxAttempts,
+        runAt,
+        dispatched: runAt <= now,
+        schedule: request.schedule,
+        requestId: request.requestId,
+        now,
+      };
+    });
+    const inserted = await jobStore.insert(tx, jobs);
+    const events = jobs
+      .filter((job) => job.dispatched && inserted.has(job.id))
+      .map((job) => runEvent(job.id, job.type, job.requestId));
+    if (events.length > 0) await deps.outbox.add(tx, events);
+    return jobs.map((job) => (inserted.has(job.id) ? job.id : undefined));
+  }
+
+  // Accepts arriving together share a transaction (group commit): under a burst, one commit per
+  // batch instead of one per job.
+  const batcher = createBatcher<Pending, string | undefined>({
+    one: async (_table, item) => (await deps.store.transaction((tx) => store(tx, [item])))[0],
+    many: (_table, items) => deps.store.transaction((tx) => store(tx, items)),
+  });
 
   return {
     /** Validates the payload (400 problems) without storing anything. */
     check,
+    /** Stores a job (in `tx` when given, else in a batch's transaction); see above. */
     async enqueue(
       request: EnqueueRequest,
       tx?: Queryable,
     ): Promise<{ id: string; status: JobStatus; created: boolean }> {
-      const text = check(request.type, request.payload);
-      const now = Date.now();
-      const id = tx
-        ? await store(tx, request, text, now)
-        : await deps.store.transaction((inner) => store(inner, request, text, now));
+      const item = { request, text: check(request.type, request.payload), now: Date.now() };
+      const id = tx ? (await store(tx, [item]))[0] : await batcher.submit('jobs', item);
       if (id === undefined) {
         const existing = await jobStore.byIdempotencyKey(
           tx ?? deps.store,
@@ -89,7 +107,7 @@ export function createJobIntake(deps: Pick<ServiceDeps, 'store' | 'outbox' | 'me
           request.idempotencyKey ?? '',
         );
         if (!existing) throw new Error('an idempotency key conflicted with no job');
-        if (existing.type !== request.type.type || existing.payload !== text) {
+        if (existing.type !== request.type.type || existing.payload !== item.text) {
           throw jobsErrors.idempotencyConflict();
         }
         return { id: existing.id, status: existing.status, created: false };

@@ -1,4 +1,4 @@
-import type { Queryable, Row } from '@tern/store';
+import type { Queryable, Row, SqlParam } from '@tern/store';
 
 export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'dead' | 'cancelled';
 
@@ -57,14 +57,15 @@ export function withError(errors: string, attempt: number, message: string, now:
 
 /** SQL of the jobs table; every statement runs on SQLite and PostgreSQL alike. */
 export const jobStore = {
-  /** False when the owner already has a job under this idempotency key (nothing inserted). */
-  async insert(q: Queryable, job: NewJob): Promise<boolean> {
-    const { rowCount } = await q.execute(
-      `INSERT INTO jobs (id, type, payload, owner_key, idempotency_key, status, max_attempts, run_at,
-         dispatched, schedule, request_id, created_at, updated_at)
-       VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7, $8, $9, $10, $11, $11)
-       ON CONFLICT (owner_key, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING`,
-      [
+  /**
+   * Inserts jobs in one statement; resolves to the ids inserted. A job whose owner already has one
+   * under its idempotency key is left out (nothing inserted for it).
+   */
+  async insert(q: Queryable, jobs: readonly NewJob[]): Promise<Set<string>> {
+    const params: SqlParam[] = [];
+    const rows = jobs.map((job) => {
+      const at = params.length;
+      params.push(
         job.id,
         job.type,
         job.payload,
@@ -76,9 +77,19 @@ export const jobStore = {
         job.schedule ?? null,
         job.requestId ?? null,
         job.now,
-      ],
+      );
+      const p = (n: number) => `$${at + n}`;
+      return `(${p(1)}, ${p(2)}, ${p(3)}, ${p(4)}, ${p(5)}, 'queued', ${p(6)}, ${p(7)}, ${p(8)}, ${p(9)}, ${p(10)}, ${p(11)}, ${p(11)})`;
+    });
+    const inserted = await q.query<{ id: string }>(
+      `INSERT INTO jobs (id, type, payload, owner_key, idempotency_key, status, max_attempts, run_at,
+         dispatched, schedule, request_id, created_at, updated_at)
+       VALUES ${rows.join(', ')}
+       ON CONFLICT (owner_key, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+       RETURNING id`,
+      params,
     );
-    return rowCount === 1;
+    return new Set(inserted.map((row) => row.id));
   },
 
   async byId(q: Queryable, id: string): Promise<JobRow | undefined> {
@@ -92,6 +103,43 @@ export const jobStore = {
       key,
     ]);
     return rows[0];
+  },
+
+  /**
+   * Starts the first attempt of the jobs among `ids` still queued and never tried, in one
+   * statement: the common case. Jobs in any other state are not in the answer (the caller reads
+   * them and decides).
+   */
+  claimFresh(q: Queryable, ids: readonly string[], now: number, leaseMs: number): Promise<JobRow[]> {
+    return q.query<JobRow>(
+      `UPDATE jobs SET status = 'running', attempts = 1, lease_until = $2, started_at = $1, updated_at = $1
+       WHERE id IN (${ids.map((_, index) => `$${index + 3}`).join(', ')}) AND status = 'queued' AND attempts = 0
+       RETURNING *`,
+      [now, now + leaseMs, ...ids],
+    );
+  },
+
+  /** Ends running attempts that succeeded, in one statement: each job's attempt and result. */
+  async succeed(
+    q: Queryable,
+    done: readonly { id: string; attempt: number; result: string | null }[],
+    now: number,
+  ): Promise<void> {
+    const params: SqlParam[] = [now];
+    const cases: string[] = [];
+    const matches: string[] = [];
+    for (const { id, attempt, result } of done) {
+      const at = params.length;
+      params.push(id, attempt, result);
+      cases.push(`WHEN $${at + 1} THEN $${at + 3}`);
+      matches.push(`(id = $${at + 1} AND attempts = $${at + 2})`);
+    }
+    await q.execute(
+      `UPDATE jobs SET status = 'succeeded', result = CASE id ${cases.join(' ')} END, lease_until = NULL,
+         updated_at = $1, finished_at = $1
+       WHERE status = 'running' AND (${matches.join(' OR ')})`,
+      params,
+    );
   },
 
   /**

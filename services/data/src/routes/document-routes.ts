@@ -8,10 +8,9 @@ import {
   type ServiceDeps,
 } from '@tern/runtime';
 import { fingerprintOf, idempotentWrite, type StoredResponse } from '@tern/idempotency';
-import { isConsistencyToken, type Queryable } from '@tern/store';
+import { createBatcher, isConsistencyToken, type Queryable } from '@tern/store';
 import { documentCacheKey } from '../cache-invalidation';
 import { createChangeLog, type ChangeOp } from '../change-log';
-import { createCreateBatcher } from '../create-batcher';
 import { BUILT_IN_INDEXES } from '../collections/collection-definition';
 import { collectionNotFound, type Collection, type CollectionRegistry } from '../collection-registry';
 import { dataErrors } from '../data-errors';
@@ -239,7 +238,7 @@ export function documentRoutes(deps: ServiceDeps, registry: CollectionRegistry):
   type NewDocument = { id: string; ownerId: string; body: Record<string, unknown>; ctx: RequestContext };
   type Created = { doc: DocumentView | undefined; consistency?: string };
   /** Creates without an Idempotency-Key, on PostgreSQL: concurrent ones share a transaction. */
-  const creates = createCreateBatcher<NewDocument, Created>({
+  const creates = createBatcher<NewDocument, Created>({
     one: async (collection, item) => {
       const { result, consistency } = await store.transactionWithToken(async (tx) => {
         const created = await documentStore.insert(tx, collection, item);
@@ -335,7 +334,7 @@ export function documentRoutes(deps: ServiceDeps, registry: CollectionRegistry):
       if (store.kind === 'postgres' && header(headers, 'idempotency-key') === undefined) {
         const { doc: created, consistency } = await whileCollectionExists(
           collection,
-          creates.create(params.collection, { id, ownerId, body: fields, ctx }),
+          creates.submit(params.collection, { id, ownerId, body: fields, ctx }),
         );
         if (!created) throw dataErrors.idTaken();
         await forget(collection, id);

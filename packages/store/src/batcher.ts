@@ -1,5 +1,5 @@
-/** The most creates one transaction takes; more waiting go in the next one. */
-export const MAX_CREATE_BATCH = 32;
+/** The most items one transaction takes; more waiting go in the next one. */
+export const MAX_BATCH = 32;
 
 interface Waiting<T, R> {
   item: T;
@@ -8,28 +8,28 @@ interface Waiting<T, R> {
 }
 
 /**
- * How many of one collection's transactions may be committing at once. With one, the instance
- * sat idle for a third of the time under a create storm: every create waited for the batch ahead
- * of it to make its round trips. With two, the next batch is inserting while the last commits.
+ * How many of one key's transactions may be committing at once. With one, the data service sat
+ * idle for a third of the time under a create storm: every create waited for the batch ahead of
+ * it to make its round trips. With two, the next batch is inserting while the last commits.
  */
-export const CREATE_BATCHES_IN_FLIGHT = 2;
+export const BATCHES_IN_FLIGHT = 2;
 
 /**
- * Group commit for creates, per collection: a create that arrives while fewer than `inFlight` of
- * its collection's transactions are running runs at once; those that arrive while all are busy
- * wait, then commit together in one transaction (`many`, up to MAX_CREATE_BATCH), each getting its
- * own answer. Under load this turns a commit per document into a commit per batch. If the
- * database refuses a batch (a unique index refused one of its documents, say), each of its
- * creates runs again alone (`one`), so an error is only the failing document's, exactly as
- * without batching; any other failure (the connection, a timeout) goes to every create of the
- * batch as it is.
+ * Group commit, per key (a collection, a table): an item that arrives while fewer than `inFlight`
+ * of its key's transactions are running runs at once; those that arrive while all are busy wait,
+ * then commit together in one transaction (`many`, up to MAX_BATCH), each getting its own answer.
+ * Under load this turns a commit per item into a commit per batch. If the database refuses a
+ * batch (a unique index refused one of its rows, say), each of its items runs again alone
+ * (`one`), so an error is only the failing item's, exactly as without batching; any other failure
+ * (the connection, a timeout) goes to every item of the batch as it is. Used by the data
+ * service's creates and the jobs service's accepts.
  */
-export function createCreateBatcher<T, R>(
+export function createBatcher<T, R>(
   run: {
     one: (collection: string, item: T) => Promise<R>;
     many: (collection: string, items: T[]) => Promise<R[]>;
   },
-  inFlight = CREATE_BATCHES_IN_FLIGHT,
+  inFlight = BATCHES_IN_FLIGHT,
 ) {
   const collections = new Map<string, { waiting: Waiting<T, R>[]; running: number }>();
 
@@ -62,13 +62,13 @@ export function createCreateBatcher<T, R>(
 
   /** One of the collection's `inFlight` lanes: runs what waits, a batch at a time, until nothing does. */
   async function lane(collection: string, state: { waiting: Waiting<T, R>[]; running: number }) {
-    while (state.waiting.length > 0) await runBatch(collection, state.waiting.splice(0, MAX_CREATE_BATCH));
+    while (state.waiting.length > 0) await runBatch(collection, state.waiting.splice(0, MAX_BATCH));
     state.running -= 1;
     if (state.running === 0) collections.delete(collection);
   }
 
   return {
-    create(collection: string, item: T): Promise<R> {
+    submit(collection: string, item: T): Promise<R> {
       return new Promise<R>((resolve, reject) => {
         let state = collections.get(collection);
         if (!state) {

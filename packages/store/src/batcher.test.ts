@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { createCreateBatcher, MAX_CREATE_BATCH } from './create-batcher';
+import { createBatcher, MAX_BATCH } from './batcher';
 
 /** What a batch fails with: the database refusing a statement, or the connection dropping. */
 const refusedByDatabase = Object.assign(new Error('duplicate key value'), { code: '23505' });
@@ -11,7 +11,7 @@ function recording(manyFails?: Error, inFlight = 1) {
   const calls: string[][] = [];
   let release: () => void = () => undefined;
   let gate = new Promise<void>((resolve) => (release = resolve));
-  const batcher = createCreateBatcher<string, string>(
+  const batcher = createBatcher<string, string>(
     {
       one: async (_collection, item) => {
         calls.push([item]);
@@ -41,9 +41,9 @@ function recording(manyFails?: Error, inFlight = 1) {
 describe('create batcher', () => {
   it('runs a create at once and alone, and those arriving meanwhile together in the next transaction', async () => {
     const { batcher, calls, open } = recording();
-    const first = batcher.create('notes', 'a');
-    const rest = ['b', 'c', 'd'].map((item) => batcher.create('notes', item));
-    const otherCollection = batcher.create('tasks', 'x');
+    const first = batcher.submit('notes', 'a');
+    const rest = ['b', 'c', 'd'].map((item) => batcher.submit('notes', item));
+    const otherCollection = batcher.submit('tasks', 'x');
     open();
     assert.deepEqual(await Promise.all([first, ...rest, otherCollection]), ['a!', 'b!', 'c!', 'd!', 'x!']);
     assert.deepEqual(calls, [['a'], ['x'], ['b', 'c', 'd']]);
@@ -51,30 +51,30 @@ describe('create batcher', () => {
 
   it('runs up to its in-flight limit of transactions at once, and batches what arrives meanwhile', async () => {
     const { batcher, calls, open } = recording(undefined, 2);
-    const results = ['a', 'b', 'c', 'd', 'e'].map((item) => batcher.create('notes', item));
+    const results = ['a', 'b', 'c', 'd', 'e'].map((item) => batcher.submit('notes', item));
     assert.deepEqual(calls, [['a'], ['b']], 'two lanes started at once, each alone');
     open();
     assert.deepEqual(await Promise.all(results), ['a!', 'b!', 'c!', 'd!', 'e!']);
     assert.deepEqual(calls, [['a'], ['b'], ['c', 'd', 'e']]);
-    assert.deepEqual(await batcher.create('notes', 'f'), 'f!', 'the collection starts afresh once idle');
+    assert.deepEqual(await batcher.submit('notes', 'f'), 'f!', 'the collection starts afresh once idle');
   });
 
-  it('takes at most MAX_CREATE_BATCH creates per transaction', async () => {
+  it('takes at most MAX_BATCH creates per transaction', async () => {
     const { batcher, calls, open } = recording();
-    const items = Array.from({ length: MAX_CREATE_BATCH + 3 }, (_, i) => `n${i}`);
-    const all = Promise.all(items.map((item) => batcher.create('notes', item)));
+    const items = Array.from({ length: MAX_BATCH + 3 }, (_, i) => `n${i}`);
+    const all = Promise.all(items.map((item) => batcher.submit('notes', item)));
     open();
     await all;
     assert.deepEqual(
       calls.map((call) => call.length),
-      [1, MAX_CREATE_BATCH, 2],
+      [1, MAX_BATCH, 2],
     );
   });
 
   it('runs each create of a failed batch alone, so only the failing one fails', async () => {
     const { batcher, calls, open } = recording(refusedByDatabase);
-    const first = batcher.create('notes', 'a');
-    const results = ['b', 'bad', 'c'].map((item) => batcher.create('notes', item));
+    const first = batcher.submit('notes', 'a');
+    const results = ['b', 'bad', 'c'].map((item) => batcher.submit('notes', item));
     open();
     await first;
     const settled = await Promise.allSettled(results);
@@ -87,8 +87,8 @@ describe('create batcher', () => {
 
   it('gives every create of a batch a failure that was not the database refusing it, without retrying', async () => {
     const { batcher, calls, open } = recording(connectionLost);
-    const first = batcher.create('notes', 'a');
-    const results = ['b', 'c'].map((item) => batcher.create('notes', item));
+    const first = batcher.submit('notes', 'a');
+    const results = ['b', 'c'].map((item) => batcher.submit('notes', item));
     open();
     await first;
     for (const result of await Promise.allSettled(results)) {
