@@ -6,9 +6,10 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { authService } from '@tern/auth';
+import { dataService } from '@tern/data';
 import { createJobsService, PermanentJobError, type JobType } from '@tern/jobs';
 import { deleteNatsStreams, TEST_NATS_URL, uniqueName, waitFor } from '@tern/testing';
-import { startDataHost, type DataHost, type Json } from './data-host';
+import { NOTES_SCHEMA, startDataHost, type DataHost, type Json } from './data-host';
 
 const WEBHOOK_SECRET = 'jobs-test-webhook-secret-0123456789';
 
@@ -96,7 +97,7 @@ for (const shape of ['embedded', 'production'] as const) {
           // Production: PostgreSQL and NATS JetStream; embedded: SQLite for both.
           ...(shape === 'production' ? { NATS_URL: TEST_NATS_URL, TERN_NATS_STREAM: stream } : {}),
         },
-        [authService, jobs as never],
+        [authService, dataService, jobs as never],
       );
     });
     after(async () => {
@@ -507,6 +508,61 @@ for (const shape of ['embedded', 'production'] as const) {
       assert.ok((effects.get(key) ?? 0) <= count + 1);
       const listed = await host.call('GET', '/v1/admin/jobs/schedules', { token: admin() });
       assert.ok(!(listed.body.items as Json[]).some((item) => item.name === name));
+    });
+
+    it("exports a user's own profile, sessions and documents, downloadable by that user only", async () => {
+      const collection = uniqueName('notes')
+        .toLowerCase()
+        .replace(/[^a-z0-9_]/g, '_');
+      const created = await host.call('PUT', `/v1/admin/collections/${collection}`, {
+        token: admin(),
+        body: { schema: NOTES_SCHEMA },
+      });
+      assert.equal(created.status, 201, created.text);
+      const [ada, bob] = [await host.signup(), await host.signup()];
+      for (const [user, title] of [
+        [ada, 'ada 1'],
+        [ada, 'ada 2'],
+        [bob, 'bob 1'],
+      ] as const) {
+        const note = await host.call('POST', `/v1/data/${collection}`, {
+          token: user.token,
+          body: { title },
+        });
+        assert.equal(note.status, 201, note.text);
+      }
+      const refused = await host.call('POST', '/v1/jobs', {
+        token: ada.token,
+        body: { type: 'account.export', payload: { everything: true } },
+      });
+      assert.equal(refused.body.code, 'jobs/invalid-payload');
+      const accepted = await host.call('POST', '/v1/jobs', {
+        token: ada.token,
+        body: { type: 'account.export', payload: {} },
+      });
+      assert.equal(accepted.status, 202, accepted.text);
+      const job = await settled(accepted.body.id as string, ada.token);
+      assert.equal(job.status, 'succeeded', JSON.stringify(job));
+      const link = (job.result as Json).downloadUrl as string;
+      assert.equal(link, `/v1/jobs/${accepted.body.id}/export`);
+      assert.ok(Date.parse((job.result as Json).expiresAt as string) > Date.now() + 3_600_000);
+
+      const file = await host.call('GET', link, { token: ada.token });
+      assert.equal(file.status, 200, file.text);
+      assert.match(file.headers.get('content-disposition') ?? '', /attachment; filename="tern-export-/);
+      assert.equal(file.body.user.id, ada.id);
+      assert.ok((file.body.sessions as Json[]).length >= 1);
+      const notes = file.body.documents[collection] as Json[];
+      assert.deepEqual(notes.map((note) => note.title).sort(), ['ada 1', 'ada 2']);
+      assert.ok(notes.every((note) => note.ownerId === ada.id));
+      assert.deepEqual(file.body.unavailable, []);
+
+      for (const token of [bob.token, admin()]) {
+        const other = await host.call('GET', link, { token });
+        assert.equal(other.status, 404);
+        assert.equal(other.body.code, 'jobs/export-unavailable');
+      }
+      assert.equal((await host.call('GET', link)).status, 401);
     });
 
     it('exports queue depth, lag, attempts and dead letters per job type', async () => {

@@ -34,6 +34,8 @@ export interface TernConfig {
   auth: AuthConfig;
   data: DataConfig;
   mail: MailConfig;
+  /** `TERN_API_URL`: where services call Tern's public API; unset: the process's own URL. */
+  apiUrl: string | undefined;
   jobs: JobsConfig;
   gateway: GatewayConfig;
   registry: {

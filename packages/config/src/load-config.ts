@@ -379,6 +379,12 @@ export const CONFIG_KEYS = {
     defaultText: 'no-reply@tern.localhost',
     parse: mailbox,
   },
+  TERN_API_URL: {
+    name: 'TERN_API_URL',
+    description:
+      "Where services reach Tern's public API from inside (the gateway, in the services shape); unset: the process's own URL.",
+    parse: url(['http:', 'https:']),
+  },
   TERN_JOBS_CONCURRENCY: {
     name: 'TERN_JOBS_CONCURRENCY',
     description: 'Jobs one worker process runs at once.',
@@ -544,6 +550,7 @@ export function loadConfig(options: LoadConfigOptions): TernConfig {
       unindexedQueryLimit: get('TERN_DATA_UNINDEXED_QUERY_LIMIT') ?? 1_000,
       changesRetentionDays: get('TERN_DATA_CHANGES_RETENTION_DAYS') ?? 30,
     },
+    apiUrl: get('TERN_API_URL')?.replace(/\/+$/, ''),
     jobs: {
       concurrency: get('TERN_JOBS_CONCURRENCY') ?? 8,
       retentionDays: get('TERN_JOBS_RETENTION_DAYS') ?? 7,

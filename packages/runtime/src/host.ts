@@ -57,6 +57,8 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
   const infrastructure = await createInfrastructure(config, telemetry);
   let migrated = false;
   let stopping = false;
+  /** This process's URL, once it listens. */
+  let ownUrl: string | undefined;
   // What has been started, so a failed start and a stop undo exactly that, in reverse.
   const started: {
     services: ServiceModule[];
@@ -109,6 +111,8 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       ...infrastructure,
       outbox: createOutbox(),
       process: { instanceId: config.instanceId, services: names, startedAt: new Date(), version: VERSION },
+      adminKey: adminKey.key,
+      apiUrl: () => config.apiUrl ?? ownUrl,
     };
     const services = definitions.map((definition) => {
       const module = definition.create({ ...deps, log: log.child({ component: definition.name }) });
@@ -177,6 +181,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       );
     }
     const url = `http://${config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host}:${port}`;
+    ownUrl = url;
     log.info(
       {
         port,

@@ -1,7 +1,7 @@
 import type { Static, TSchema } from '@sinclair/typebox';
 import type { JSONWebKeySet } from 'jose';
 import type { Cache } from '@tern/cache';
-import type { TernConfig } from '@tern/config';
+import type { Secret, TernConfig } from '@tern/config';
 import type { Outbox } from '@tern/outbox';
 import type { Mailer } from '@tern/mail';
 import type { Queue, QueueMessage } from '@tern/queue';
@@ -162,6 +162,13 @@ export interface ServiceDeps {
   outbox: Outbox;
   mailer: Mailer;
   process: ProcessInfo;
+  /** The admin credential, for the calls a service makes on another's admin API (over HTTP). */
+  adminKey: Secret;
+  /**
+   * Where Tern's public API is reached from inside: `TERN_API_URL` (the gateway, in the services
+   * shape), else this process's own URL once it listens; undefined before that.
+   */
+  apiUrl(): string | undefined;
 }
 
 export interface ProcessInfo {

@@ -44,3 +44,16 @@ export const SignedIn = Type.Object({
 
 export const Accepted = Type.Object({ status: Type.Literal('accepted') });
 export const Done = Type.Object({ status: Type.Literal('ok') });
+
+/** A device session as its user (and the admin) sees it; `current` marks the caller's own. */
+export const SessionBody = Type.Object({
+  id: Type.String(),
+  method: Type.String(),
+  device: Type.Union([Type.String(), Type.Null()]),
+  userAgent: Type.Union([Type.String(), Type.Null()]),
+  ip: Type.Union([Type.String(), Type.Null()]),
+  createdAt: Type.String(),
+  lastUsedAt: Type.String(),
+  expiresAt: Type.String(),
+  current: Type.Boolean(),
+});

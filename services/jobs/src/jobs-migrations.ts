@@ -43,4 +43,20 @@ CREATE TABLE job_schedules (
 CREATE INDEX job_schedules_due ON job_schedules (next_run_at);
 `;
 
-export const JOBS_MIGRATIONS: Migration[] = [{ id: 1, name: 'jobs and schedules', sql: TABLES }];
+export const JOBS_MIGRATIONS: Migration[] = [
+  { id: 1, name: 'jobs and schedules', sql: TABLES },
+  {
+    id: 2,
+    name: 'account exports',
+    sql: `
+CREATE TABLE job_exports (
+  job_id TEXT PRIMARY KEY,
+  owner_key TEXT NOT NULL,
+  content TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL
+);
+CREATE INDEX job_exports_expiry ON job_exports (expires_at);
+`,
+  },
+];

@@ -8,6 +8,7 @@ import { createJobTypeRegistry, type JobType } from './job-types';
 import { JOBS_MIGRATIONS } from './jobs-migrations';
 import { adminRoutes } from './routes/admin-routes';
 import { jobRoutes } from './routes/job-routes';
+import { accountExportJob } from './types/account-export';
 import { emailSendJob } from './types/email-send';
 import { webhookDeliverJob } from './types/webhook-deliver';
 
@@ -37,6 +38,7 @@ export function createJobsService(deps: ServiceDeps, options: JobsServiceOptions
   });
   const registry = createJobTypeRegistry([
     emailSendJob(deps.mailer) as JobType<never>,
+    accountExportJob({ store: deps.store, adminKey: deps.adminKey, apiUrl: deps.apiUrl }) as JobType<never>,
     webhook as JobType<never>,
     ...(options.extraTypes ?? []),
   ]);
@@ -101,8 +103,9 @@ export function createJobsService(deps: ServiceDeps, options: JobsServiceOptions
       scheduler.start();
       pruning = setInterval(() => {
         const before = Date.now() - deps.config.jobs.retentionDays * 86_400_000;
-        jobStore
-          .pruneFinished(deps.store, before)
+        deps.store
+          .execute('DELETE FROM job_exports WHERE expires_at < $1', [Date.now()])
+          .then(() => jobStore.pruneFinished(deps.store, before))
           .then((removed) => removed > 0 && deps.log.info({ removed }, 'pruned finished jobs'))
           .catch((error: unknown) => deps.log.warn({ err: error }, 'pruning finished jobs failed'));
       }, PRUNE_EVERY_MS);

@@ -1,7 +1,7 @@
 import { defineRoute, Type, type Route } from '@tern/runtime';
 import { authErrors } from '../auth-errors';
 import { actorOf, currentAdmin, type AuthCore } from '../auth-core';
-import { AdminUserBody } from '../auth-schemas';
+import { AdminUserBody, SessionBody } from '../auth-schemas';
 import { normalizeEmail } from '../email-address';
 import { userStore, type UserWithSecret } from '../user-store';
 
@@ -72,6 +72,20 @@ export function adminRoutes(core: AuthCore): Route[] {
       const user = await userStore.byId(store, params.id);
       if (!user) throw authErrors.userNotFound();
       return { status: 200, body: await adminView(user) };
+    }),
+
+    defineRoute({
+      method: 'GET',
+      url: '/v1/admin/users/:id/sessions',
+      summary: "A user's live sessions, newest first (for support, and the user's data export).",
+      tags: ['admin'],
+      access: 'admin',
+      schema: { params: UserId, response: { 200: Type.Object({ items: Type.Array(SessionBody) }) } },
+    }).handle(async ({ params }, ctx) => {
+      await currentAdmin(core, ctx.identity);
+      if (!(await userStore.byId(store, params.id))) throw authErrors.userNotFound();
+      const sessions = await core.sessions.list(store, params.id);
+      return { status: 200, body: { items: sessions.map((session) => ({ ...session, current: false })) } };
     }),
 
     defineRoute({

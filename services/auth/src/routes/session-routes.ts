@@ -1,20 +1,8 @@
 import { defineRoute, Type, type Route } from '@tern/runtime';
 import { authErrors } from '../auth-errors';
 import { actorOf, liveSession, signedInBody, type AuthCore } from '../auth-core';
-import { Done, OpaqueToken, SignedIn } from '../auth-schemas';
+import { Done, OpaqueToken, SessionBody, SignedIn } from '../auth-schemas';
 import { userStore } from '../user-store';
-
-const SessionBody = Type.Object({
-  id: Type.String(),
-  method: Type.String(),
-  device: Type.Union([Type.String(), Type.Null()]),
-  userAgent: Type.Union([Type.String(), Type.Null()]),
-  ip: Type.Union([Type.String(), Type.Null()]),
-  createdAt: Type.String(),
-  lastUsedAt: Type.String(),
-  expiresAt: Type.String(),
-  current: Type.Boolean(),
-});
 
 /** Refresh-token rotation and the user's view and control of their device sessions. */
 export function sessionRoutes(core: AuthCore): Route[] {

@@ -1,4 +1,4 @@
-import { defineRoute, Type, type Identity, type Route } from '@tern/runtime';
+import { defineRoute, RawJson, Type, type Identity, type Route } from '@tern/runtime';
 import type { Store } from '@tern/store';
 import { jobsErrors } from '../jobs-errors';
 import { MAX_DELAY_MS, type JobIntake } from '../job-intake';
@@ -88,6 +88,34 @@ export function jobRoutes(store: Store, registry: JobTypeRegistry, intake: JobIn
         throw jobsErrors.notFound();
       }
       return { status: 200, body: toJobView(job) };
+    }),
+
+    defineRoute({
+      method: 'GET',
+      url: '/v1/jobs/:id/export',
+      summary: "An account export's file: only for the user it was made for, until it expires.",
+      tags: ['jobs'],
+      access: 'user',
+      serializer: 'json',
+      schema: {
+        params: Type.Object({ id: JobId }),
+        response: { 200: Type.Object({}, { additionalProperties: true }) },
+      },
+    }).handle(async ({ params }, ctx) => {
+      const rows = await store.query<{ content: string }>(
+        'SELECT content FROM job_exports WHERE job_id = $1 AND owner_key = $2 AND expires_at > $3',
+        [params.id, ownerKeyOf(ctx.identity), Date.now()],
+      );
+      const row = rows[0];
+      if (!row || ctx.identity.kind !== 'user') throw jobsErrors.exportNotReady();
+      return {
+        status: 200,
+        body: new RawJson(row.content),
+        headers: {
+          'content-disposition': `attachment; filename="tern-export-${params.id}.json"`,
+          'cache-control': 'no-store',
+        },
+      };
     }),
 
     defineRoute({
