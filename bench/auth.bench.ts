@@ -18,7 +18,7 @@
  *   BENCH_LOGIN_SECONDS=20 BENCH_PROBE_RATE=400 npm run --workspace bench auth
  */
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { pinSelf, saveResults, warnIfNoisy } from './lib/bench-process';
+import { envNumber, pinSelf, round, saveResults, warnIfNoisy } from './lib/bench-process';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -39,7 +39,7 @@ import {
 } from './auth/tern-server';
 import { measureTokenVerification } from './lib/token-verification';
 
-const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
+const env = envNumber;
 const LOGIN_SECONDS = env('BENCH_LOGIN_SECONDS', 10);
 const LOGIN_CONCURRENCY = env('BENCH_LOGIN_CONCURRENCY', 8);
 const REFRESH_SECONDS = env('BENCH_REFRESH_SECONDS', 5);
@@ -72,8 +72,6 @@ interface SignedIn {
   accessToken: string;
   refreshToken: string;
 }
-
-const round = (value: number, digits = 2) => Math.round(value * 10 ** digits) / 10 ** digits;
 
 async function signUp(client: HttpClient, count: number): Promise<Account[]> {
   const accounts: Account[] = [];

@@ -20,7 +20,7 @@
  *   BENCH_SECONDS=10 BENCH_CONNECTIONS=64 npm run --workspace bench data
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { pinSelf, saveResults, warnIfNoisy } from './lib/bench-process';
+import { envNumber, pinSelf, round, saveResults, warnIfNoisy } from './lib/bench-process';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { noiseSince, sampleCpu } from './auth/cpu-noise';
@@ -33,7 +33,7 @@ import { runProbe } from './lib/run-probe';
 import { createDatabase, dropDatabase, psql, startParse, stopParse, type ParseProcess } from './data/servers';
 import { parse, SCORES, tern, type Target } from './data/targets';
 
-const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
+const env = envNumber;
 const SECONDS = env('BENCH_SECONDS', 5);
 const WARMUP_SECONDS = 1;
 const CONNECTIONS = env('BENCH_CONNECTIONS', 32);
@@ -61,8 +61,6 @@ async function drainOutbox(database: string): Promise<number> {
   }
   return Math.round(performance.now() - started);
 }
-
-const round = (value: number, digits = 2) => Math.round(value * 10 ** digits) / 10 ** digits;
 
 function shuffle<T>(values: T[]): T[] {
   for (let i = values.length - 1; i > 0; i--) {

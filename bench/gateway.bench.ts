@@ -32,11 +32,11 @@ import { startTern, stopTern, type TernServer } from './auth/tern-server';
 import { cannonLoop } from './data/cannon-loop';
 import { processCpuMs } from './data/process-cpu';
 import { nginxPath, startNginx } from './gateway/nginx';
-import { pinSelf, ROOT, saveResults, spawnServer, warnIfNoisy } from './lib/bench-process';
+import { envNumber, pinSelf, ROOT, round, saveResults, spawnServer, warnIfNoisy } from './lib/bench-process';
 import { runProbe } from './lib/run-probe';
 import type { ProbeRequest } from './lib/rate-probe';
 
-const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
+const env = envNumber;
 const SECONDS = env('BENCH_SECONDS', 5);
 const CONNECTIONS = env('BENCH_CONNECTIONS', 32);
 const RATE_SECONDS = env('BENCH_RATE_SECONDS', 5);
@@ -46,7 +46,6 @@ const PIN = CORES >= 2 && pinSelf(0);
 const SERVER_CORE = PIN ? String(CORES - 1) : undefined;
 const ADMIN_KEY = 'bench-gateway-admin-key-0123456789abcdef';
 const PATH = '/.well-known/jwks.json';
-const round = (value: number, digits = 2) => Math.round(value * 10 ** digits) / 10 ** digits;
 
 interface Target {
   name:

@@ -25,13 +25,13 @@ import Database from 'better-sqlite3';
 import { cannonLoop } from './data/cannon-loop';
 import { processCpuMs } from './data/process-cpu';
 import { createDatabase, dropDatabase, psql } from './data/servers';
-import { pinSelf, ROOT, saveResults, spawnServer, warnIfNoisy } from './lib/bench-process';
+import { envNumber, pinSelf, ROOT, round, saveResults, spawnServer, warnIfNoisy } from './lib/bench-process';
 import type { ProbeRequest } from './lib/rate-probe';
 import { runProbe } from './lib/run-probe';
 import { noiseSince, sampleCpu } from './auth/cpu-noise';
 import { deleteNatsStreams } from '@tern/testing';
 
-const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
+const env = envNumber;
 const SECONDS = env('BENCH_SECONDS', 5);
 const CONNECTIONS = env('BENCH_CONNECTIONS', 32);
 const RATE = env('BENCH_RATE', 1_000);
@@ -40,7 +40,6 @@ const CORES = availableParallelism();
 const PIN = CORES >= 2 && pinSelf(0);
 const SERVER_CORE = PIN ? String(CORES - 1) : undefined;
 const ADMIN_KEY = 'bench-jobs-admin-key-0123456789abcdef';
-const round = (value: number, digits = 2) => Math.round(value * 10 ** digits) / 10 ** digits;
 
 interface Target {
   name: 'tern, embedded' | 'tern, jetstream' | 'bullmq';

@@ -74,3 +74,9 @@ export function pinSelf(core: number): boolean {
     return false;
   }
 }
+
+/** A numeric setting from the environment (BENCH_SECONDS and the like). */
+export const envNumber = (name: string, fallback: number): number => Number(process.env[name] ?? fallback);
+
+/** `value` to `digits` decimals, for tables. */
+export const round = (value: number, digits = 2): number => Math.round(value * 10 ** digits) / 10 ** digits;
