@@ -18,8 +18,8 @@
  *   BENCH_LOGIN_SECONDS=20 BENCH_PROBE_RATE=400 npm run --workspace bench auth
  */
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { envNumber, pinSelf, round, saveResults, warnIfNoisy } from './lib/bench-process';
-import { availableParallelism, tmpdir } from 'node:os';
+import { envNumber, pinLayout, round, saveResults, warnIfNoisy } from './lib/bench-process';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { argon2VerifyMs } from './auth/argon2-time';
@@ -52,8 +52,7 @@ const ARGON2 = {
   iterations: env('TERN_AUTH_ARGON2_ITERATIONS', 2),
 };
 // Counted before this process pins itself to core 0.
-const CORES = availableParallelism();
-const PIN = CORES >= 2 && pinSelf(0);
+const { cores: CORES, pinned: PIN } = pinLayout();
 const ONE_CORE = PIN ? String(CORES - 1) : undefined;
 // Named explicitly: a child inherits this process's affinity (core 0 only) otherwise.
 const ALL_CORES = PIN ? `0-${CORES - 1}` : undefined;

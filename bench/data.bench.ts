@@ -20,8 +20,8 @@
  *   BENCH_SECONDS=10 BENCH_CONNECTIONS=64 npm run --workspace bench data
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { envNumber, pinSelf, round, saveResults, warnIfNoisy } from './lib/bench-process';
-import { availableParallelism, tmpdir } from 'node:os';
+import { envNumber, pinLayout, round, saveResults, warnIfNoisy } from './lib/bench-process';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { noiseSince, sampleCpu } from './auth/cpu-noise';
 import { closedLoop, type ClosedLoopResult, type StepOutcome } from './auth/http-load';
@@ -41,9 +41,7 @@ const DOCS = env('BENCH_DOCS', 10_000);
 const HOT = 100;
 const RATE_SECONDS = env('BENCH_RATE_SECONDS', 5);
 const RATE_SHARE = env('BENCH_RATE_SHARE', 0.6);
-const CORES = availableParallelism();
-const PIN = CORES >= 2 && pinSelf(0);
-const SERVER_CORE = PIN ? String(CORES - 1) : undefined;
+const { cores: CORES, pinned: PIN, serverCore: SERVER_CORE } = pinLayout();
 const ADMIN_KEY = 'bench-data-admin-key-0123456789abcdef';
 const PARSE_KEYS = { appId: 'bench-data', masterKey: 'bench-data-master-key-0123456789' };
 

@@ -24,7 +24,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { noiseSince, sampleCpu } from './auth/cpu-noise';
@@ -32,7 +32,15 @@ import { startTern, stopTern, type TernServer } from './auth/tern-server';
 import { cannonLoop } from './data/cannon-loop';
 import { processCpuMs } from './data/process-cpu';
 import { nginxPath, startNginx } from './gateway/nginx';
-import { envNumber, pinSelf, ROOT, round, saveResults, spawnServer, warnIfNoisy } from './lib/bench-process';
+import {
+  envNumber,
+  pinLayout,
+  ROOT,
+  round,
+  saveResults,
+  spawnServer,
+  warnIfNoisy,
+} from './lib/bench-process';
 import { runProbe } from './lib/run-probe';
 import type { ProbeRequest } from './lib/rate-probe';
 
@@ -41,9 +49,7 @@ const SECONDS = env('BENCH_SECONDS', 5);
 const CONNECTIONS = env('BENCH_CONNECTIONS', 32);
 const RATE_SECONDS = env('BENCH_RATE_SECONDS', 5);
 const ROUNDS = env('BENCH_ROUNDS', 3);
-const CORES = availableParallelism();
-const PIN = CORES >= 2 && pinSelf(0);
-const SERVER_CORE = PIN ? String(CORES - 1) : undefined;
+const { cores: CORES, pinned: PIN, serverCore: SERVER_CORE } = pinLayout();
 const ADMIN_KEY = 'bench-gateway-admin-key-0123456789abcdef';
 const PATH = '/.well-known/jwks.json';
 

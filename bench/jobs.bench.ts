@@ -18,14 +18,22 @@
  *   npm run --workspace bench jobs
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { cannonLoop } from './data/cannon-loop';
 import { processCpuMs } from './data/process-cpu';
 import { createDatabase, dropDatabase, psql } from './data/servers';
-import { envNumber, pinSelf, ROOT, round, saveResults, spawnServer, warnIfNoisy } from './lib/bench-process';
+import {
+  envNumber,
+  pinLayout,
+  ROOT,
+  round,
+  saveResults,
+  spawnServer,
+  warnIfNoisy,
+} from './lib/bench-process';
 import type { ProbeRequest } from './lib/rate-probe';
 import { runProbe } from './lib/run-probe';
 import { noiseSince, sampleCpu } from './auth/cpu-noise';
@@ -36,9 +44,7 @@ const SECONDS = env('BENCH_SECONDS', 5);
 const CONNECTIONS = env('BENCH_CONNECTIONS', 32);
 const RATE = env('BENCH_RATE', 1_000);
 const RATE_SECONDS = env('BENCH_RATE_SECONDS', 5);
-const CORES = availableParallelism();
-const PIN = CORES >= 2 && pinSelf(0);
-const SERVER_CORE = PIN ? String(CORES - 1) : undefined;
+const { cores: CORES, pinned: PIN, serverCore: SERVER_CORE } = pinLayout();
 const ADMIN_KEY = 'bench-jobs-admin-key-0123456789abcdef';
 
 interface Target {

@@ -1,6 +1,7 @@
 /** What every benchmark does around its servers and results: spawn pinned, save, warn on noise. */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -80,3 +81,14 @@ export const envNumber = (name: string, fallback: number): number => Number(proc
 
 /** `value` to `digits` decimals, for tables. */
 export const round = (value: number, digits = 2): number => Math.round(value * 10 ** digits) / 10 ** digits;
+
+/**
+ * The benchmarks' core layout: on two or more cores this process (and the load generators it
+ * starts) is pinned to core 0 and servers go on the last core (`serverCore`, for `spawnServer`'s
+ * `cpus`); on one core nothing is pinned.
+ */
+export function pinLayout(): { cores: number; pinned: boolean; serverCore: string | undefined } {
+  const cores = availableParallelism();
+  const pinned = cores >= 2 && pinSelf(0);
+  return { cores, pinned, serverCore: pinned ? String(cores - 1) : undefined };
+}

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import pg from 'pg';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -508,6 +510,45 @@ for (const shape of ['embedded', 'production'] as const) {
       assert.ok((effects.get(key) ?? 0) <= count + 1);
       const listed = await host.call('GET', '/v1/admin/jobs/schedules', { token: admin() });
       assert.ok(!(listed.body.items as Json[]).some((item) => item.name === name));
+    });
+
+    it('passes over a stored schedule whose payload its type no longer takes, and fires the others', async () => {
+      // As after a deploy that tightened a type's schema: the row is written as the old version left it.
+      const broken = uniqueName('stale').toLowerCase();
+      const key = uniqueName('fresh');
+      const past = Date.now() - 1_000;
+      const insert = `INSERT INTO job_schedules (name, cron, timezone, type, payload, next_run_at, created_at, updated_at)
+        VALUES ($1, '* * * * * *', 'UTC', 'test.count', '{"nope":1}', $2, $2, $2)`;
+      if (host.databaseUrl) {
+        const client = new pg.Client({ connectionString: host.databaseUrl });
+        await client.connect();
+        await client.query(insert, [broken, past]);
+        await client.end();
+      } else {
+        const db = new Database(join(host.dir, 'tern.db'));
+        db.prepare(insert.replaceAll('$1', '@name').replaceAll('$2', '@at')).run({ name: broken, at: past });
+        db.close();
+      }
+      const good = uniqueName('good').toLowerCase();
+      const saved = await host.call('PUT', `/v1/admin/jobs/schedules/${good}`, {
+        token: admin(),
+        body: { cron: '* * * * * *', type: 'test.count', payload: { key } },
+      });
+      assert.equal(saved.status, 200, saved.text);
+      await waitFor(() => (effects.get(key) ?? 0) >= 2, {
+        timeoutMs: 10_000,
+        what: 'the good schedule to fire',
+      });
+      const listed = (await host.call('GET', '/v1/admin/jobs/schedules', { token: admin() })).body
+        .items as Json[];
+      const stale = listed.find((item) => item.name === broken);
+      assert.ok(stale && Date.parse(stale.nextRunAt as string) > past, 'the stale schedule moved on');
+      for (const name of [broken, good]) {
+        assert.equal(
+          (await host.call('DELETE', `/v1/admin/jobs/schedules/${name}`, { token: admin() })).status,
+          200,
+        );
+      }
     });
 
     it("exports a user's own profile, sessions and documents, downloadable by that user only", async () => {

@@ -515,7 +515,8 @@ export function createGateway(options: GatewayOptions): Gateway {
         : ['x-request-id', requestId];
       const edge = corsList.length === 0 ? securityList : [...securityList, ...corsList];
       let current: Exchange | undefined;
-      let gone = false;
+      // The client may already have left while its request was admitted or its body read.
+      let gone = response.destroyed;
       response.once('close', () => {
         if (response.writableFinished) return;
         gone = true;

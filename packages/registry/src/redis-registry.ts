@@ -130,9 +130,16 @@ export async function createRedisRegistry(
       let lastWeights = await readWeights();
       onChange(last, lastWeights);
       let refreshing = false;
+      // A change announced while a refresh is reading may have come after its read: one more then.
+      let again = false;
       const refresh = () => {
-        if (refreshing || closed) return;
+        if (closed) return;
+        if (refreshing) {
+          again = true;
+          return;
+        }
         refreshing = true;
+        again = false;
         Promise.all([live(), readWeights()])
           .then(([now, nowWeights]) => {
             if (!sameEntries(now, last) || weightsText(nowWeights) !== weightsText(lastWeights)) {
@@ -145,6 +152,7 @@ export async function createRedisRegistry(
           .catch((error: unknown) => log.debug({ err: summarizeError(error) }, 'registry refresh failed'))
           .finally(() => {
             refreshing = false;
+            if (again) refresh();
           });
       };
       const subscriber = client.duplicate();

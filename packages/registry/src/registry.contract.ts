@@ -91,6 +91,35 @@ export function runRegistryContract(name: string, open: () => Promise<OpenedRegi
       },
     );
 
+    await t.test(
+      'tells a watcher of changes made in quick succession without waiting for its poll',
+      async () => {
+        const { first, second, cleanup } = await open();
+        try {
+          let latest: { ids: string[]; weights: unknown } = { ids: [], weights: {} };
+          // A poll far away: only the announcements of the changes can bring them in time.
+          const stop = await second.watch((entries, weights) => {
+            latest = { ids: entries.map((e) => e.instanceId).sort(), weights };
+          }, 60_000);
+          for (let round = 0; round < 5; round++) {
+            const n = round * 5;
+            await Promise.all([1, 2, 3, 4, 5].map((i) => first.register(entry('data', n + i))));
+            await first.setWeights('data', { v1: 100 - round, v2: round });
+            const ids = Array.from({ length: n + 5 }, (_, i) => `data-${i + 1}`).sort();
+            await waitFor(
+              () =>
+                latest.ids.join() === ids.join() &&
+                JSON.stringify(latest.weights) === JSON.stringify({ data: { v1: 100 - round, v2: round } }),
+              { timeoutMs: 2_000, what: `round ${round}'s registrations and split` },
+            );
+          }
+          stop();
+        } finally {
+          await cleanup();
+        }
+      },
+    );
+
     await t.test("keeps each service's traffic split, tells watchers, and refuses bad weights", async () => {
       const { first, second, cleanup } = await open();
       try {

@@ -99,21 +99,27 @@ export function createJobIntake(deps: Pick<ServiceDeps, 'store' | 'outbox' | 'me
       tx?: Queryable,
     ): Promise<{ id: string; status: JobStatus; created: boolean }> {
       const item = { request, text: check(request.type, request.payload), now: Date.now() };
-      const id = tx ? (await store(tx, [item]))[0] : await batcher.submit('jobs', item);
-      if (id === undefined) {
+      // The job holding the key can be purged or pruned between the refused insert and the read:
+      // then the key is free again, and the insert is tried once more.
+      for (let attempt = 1; ; attempt++) {
+        const id = tx ? (await store(tx, [item]))[0] : await batcher.submit('jobs', item);
+        if (id !== undefined) {
+          accepted.inc({ type: request.type.type });
+          return { id, status: 'queued', created: true };
+        }
         const existing = await jobStore.byIdempotencyKey(
           tx ?? deps.store,
           request.ownerKey,
           request.idempotencyKey ?? '',
         );
-        if (!existing) throw new Error('an idempotency key conflicted with no job');
-        if (existing.type !== request.type.type || existing.payload !== item.text) {
-          throw jobsErrors.idempotencyConflict();
+        if (existing) {
+          if (existing.type !== request.type.type || existing.payload !== item.text) {
+            throw jobsErrors.idempotencyConflict();
+          }
+          return { id: existing.id, status: existing.status, created: false };
         }
-        return { id: existing.id, status: existing.status, created: false };
+        if (attempt === 2) throw new Error('an idempotency key conflicted twice with no job holding it');
       }
-      accepted.inc({ type: request.type.type });
-      return { id, status: 'queued', created: true };
     },
   };
 }

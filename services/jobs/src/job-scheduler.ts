@@ -113,20 +113,30 @@ export function createJobScheduler(
         deps.log.error({ schedule: schedule.name }, 'a stored schedule no longer parses; it is skipped');
         continue;
       }
+      // A time whose job cannot be made (the type gone, or its schema no longer taking the stored
+      // payload) is passed over with an error logged, so it neither blocks the schedules after it
+      // nor comes back every round.
       const type = registry.get(schedule.type);
+      const payload = JSON.parse(schedule.payload) as unknown;
+      let refusal: string | undefined = type ? undefined : 'it names an unknown job type';
+      try {
+        if (type) intake.check(type, payload);
+      } catch (error) {
+        refusal = `its payload no longer passes the job type's checks: ${(error as Error).message}`;
+      }
       await store.transaction(async (tx) => {
         if (!(await scheduleStore.advance(tx, schedule.name, fired, next, now))) return;
-        if (!type) {
+        if (!type || refusal) {
           deps.log.error(
             { schedule: schedule.name, jobType: schedule.type },
-            'a schedule names an unknown job type',
+            `a schedule's time is skipped: ${refusal}`,
           );
           return;
         }
         await intake.enqueue(
           {
             type,
-            payload: JSON.parse(schedule.payload) as unknown,
+            payload,
             ownerKey: 'admin',
             idempotencyKey: `schedule:${schedule.name}:${fired}`,
             schedule: schedule.name,

@@ -184,14 +184,23 @@ export const jobStore = {
     return rowCount === 1;
   },
 
-  /** Cancels a job that has not started; `ownerKey` undefined: any owner's (the admin). */
-  async cancel(q: Queryable, id: string, ownerKey: string | undefined, now: number): Promise<boolean> {
-    const { rowCount } = await q.execute(
+  /**
+   * Cancels a job that has not started; `ownerKey` undefined: any owner's (the admin). Resolves to
+   * the cancelled job, or undefined when there was none to cancel.
+   */
+  async cancel(
+    q: Queryable,
+    id: string,
+    ownerKey: string | undefined,
+    now: number,
+  ): Promise<JobRow | undefined> {
+    const rows = await q.query<JobRow>(
       `UPDATE jobs SET status = 'cancelled', updated_at = $2, finished_at = $2
-       WHERE id = $1 AND status = 'queued' AND attempts = 0 AND (CAST($3 AS TEXT) IS NULL OR owner_key = $3)`,
+       WHERE id = $1 AND status = 'queued' AND attempts = 0 AND (CAST($3 AS TEXT) IS NULL OR owner_key = $3)
+       RETURNING *`,
       [id, now, ownerKey ?? null],
     );
-    return rowCount === 1;
+    return rows[0];
   },
 
   /** Delayed jobs now due that were not yet handed to the queue, oldest first. */

@@ -127,15 +127,14 @@ export function jobRoutes(store: Store, registry: JobTypeRegistry, intake: JobIn
       schema: { params: Type.Object({ id: JobId }), response: { 200: JobView } },
     }).handle(async ({ params }, ctx) => {
       const owner = seesEveryJob(ctx.identity) ? undefined : ownerKeyOf(ctx.identity);
-      const job = await jobStore.byId(store, params.id);
-      if (!job || (owner !== undefined && job.owner_key !== owner)) throw jobsErrors.notFound();
-      if (!(await jobStore.cancel(store, params.id, owner, Date.now()))) {
-        const now = await jobStore.byId(store, params.id);
-        throw jobsErrors.notCancellable(now?.status ?? 'gone');
+      const cancelled = await jobStore.cancel(store, params.id, owner, Date.now());
+      if (!cancelled) {
+        // Why not: no such job (for this caller), or it has started or finished.
+        const job = await jobStore.byId(store, params.id);
+        if (!job || (owner !== undefined && job.owner_key !== owner)) throw jobsErrors.notFound();
+        throw jobsErrors.notCancellable(job.status);
       }
-      ctx.log.info({ jobId: params.id, jobType: job.type }, 'job cancelled');
-      const cancelled = await jobStore.byId(store, params.id);
-      if (!cancelled) throw jobsErrors.notFound();
+      ctx.log.info({ jobId: params.id, jobType: cancelled.type }, 'job cancelled');
       return { status: 200, body: toJobView(cancelled) };
     }),
   ];

@@ -41,6 +41,9 @@ export function accountExportJob(options: AccountExportOptions): JobType<Record<
     const body = (text ? JSON.parse(text) : {}) as Record<string, unknown>;
     if (answer.statusCode === 200) return body;
     if (answer.statusCode === 404 && /route-not-found$/.test(String(body.code))) throw new NotDeployed(path);
+    // The account is gone (deleted since the job was accepted): retrying cannot bring it back.
+    if (answer.statusCode === 404)
+      throw new PermanentJobError(`GET ${path.split('?')[0]}: ${String(body.code ?? 404)}`);
     // The path only: it names the user, not a secret, but the answer's text could be anything.
     throw new Error(`GET ${path.split('?')[0]} answered ${answer.statusCode} ${String(body.code ?? '')}`);
   }
