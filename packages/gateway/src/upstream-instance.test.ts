@@ -15,6 +15,12 @@ describe('upstream instances', () => {
     await Promise.all(made.map((i) => i.close()));
   });
 
+  it('closes once however often it is closed (retired, then the gateway stopping)', async () => {
+    const retired = instance(4);
+    await Promise.all([retired.close(), retired.close()]);
+    await retired.close();
+  });
+
   it('picks the less loaded of two, skipping unavailable and already tried instances', () => {
     const [a, b, c] = [instance(1), instance(2), instance(3)] as [
       UpstreamInstance,

@@ -92,8 +92,12 @@ export class UpstreamInstance {
     this.onEject(this, forMs);
   }
 
-  async close(): Promise<void> {
-    await this.pool.close();
+  private closing: Promise<void> | undefined;
+
+  /** Closes the pool once its requests are done; closing again (retired, then the gateway stopped) waits for the same. */
+  close(): Promise<void> {
+    this.closing ??= this.pool.close();
+    return this.closing;
   }
 }
 

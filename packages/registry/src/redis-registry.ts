@@ -132,8 +132,9 @@ export async function createRedisRegistry(
       let refreshing = false;
       // A change announced while a refresh is reading may have come after its read: one more then.
       let again = false;
+      let stopped = false;
       const refresh = () => {
-        if (closed) return;
+        if (closed || stopped) return;
         if (refreshing) {
           again = true;
           return;
@@ -142,6 +143,8 @@ export async function createRedisRegistry(
         again = false;
         Promise.all([live(), readWeights()])
           .then(([now, nowWeights]) => {
+            // A refresh that was reading when the watcher stopped tells it nothing.
+            if (stopped) return;
             if (!sameEntries(now, last) || weightsText(nowWeights) !== weightsText(lastWeights)) {
               last = now;
               lastWeights = nowWeights;
@@ -167,6 +170,7 @@ export async function createRedisRegistry(
       poll.unref();
       timers.add(poll);
       return () => {
+        stopped = true;
         clearInterval(poll);
         timers.delete(poll);
         subscribers.delete(subscriber);
