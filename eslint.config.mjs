@@ -64,11 +64,18 @@ export default tseslint.config(
   },
   {
     files: ['services/**/*.ts'],
+    // A service's test host is a composition root, like apps/tern: it may mount the services the
+    // one under test talks to (auth's mail goes out through the jobs service).
+    ignores: ['services/*/test/**'],
     rules: {
       'no-restricted-imports': [
         'error',
         {
           patterns: [
+            {
+              group: ['@tern/*/src/*', '@tern/*/src'],
+              message: "Import a package's public entry point, not its src/.",
+            },
             {
               group: [
                 '@tern/system',

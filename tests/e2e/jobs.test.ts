@@ -56,6 +56,23 @@ const testTypes: JobType<never>[] = [
     },
   },
   {
+    type: 'test.secret',
+    description: 'A secret payload; fails while its key is in `failing`.',
+    access: 'user',
+    secretPayload: true,
+    maxAttempts: 1,
+    payloadSchema: {
+      type: 'object',
+      required: ['key', 'code'],
+      properties: { key: { type: 'string' }, code: { type: 'string' } },
+    },
+    async run(payload: { key: string; code: string }) {
+      if (failing.has(payload.key)) throw new Error('not yet');
+      effects.set(`${payload.key}:${payload.code}`, (effects.get(`${payload.key}:${payload.code}`) ?? 0) + 1);
+      return { sent: true };
+    },
+  } as JobType<{ key: string; code: string }> as JobType<never>,
+  {
     type: 'test.role',
     description: 'Only for users with the "ops" role.',
     access: { role: 'ops' },
@@ -123,6 +140,30 @@ for (const shape of ['embedded', 'production'] as const) {
       );
     }
 
+    /** Rows as stored, read straight from the database (SQLite file or PostgreSQL). */
+    async function storedRows(sql: string, params: unknown[]): Promise<Json[]> {
+      if (host.databaseUrl) {
+        const client = new pg.Client({ connectionString: host.databaseUrl });
+        await client.connect();
+        try {
+          return (await client.query(sql, params)).rows as Json[];
+        } finally {
+          await client.end();
+        }
+      }
+      const db = new Database(join(host.dir, 'tern.db'), { readonly: true });
+      try {
+        // Each $n once and in order, as in the statements here.
+        return db.prepare(sql.replace(/\$\d+/g, '?')).all(...params) as Json[];
+      } finally {
+        db.close();
+      }
+    }
+    const storedPayload = async (id: string) =>
+      JSON.parse(
+        (await storedRows('SELECT payload FROM jobs WHERE id = $1', [id]))[0]?.payload as string,
+      ) as Json;
+
     it('accepts a job with 202 and its status URL, runs it, and shows the result', async () => {
       const user = await host.signup();
       const key = uniqueName('count');
@@ -143,16 +184,33 @@ for (const shape of ['embedded', 'production'] as const) {
       assert.equal(effects.get(key), 1);
     });
 
-    it('sends email.send for the admin credential only, through the configured mailer', async () => {
+    it('sends email.send for services only (the admin credential), and redacts its payload once sent', async () => {
       const user = await host.signup();
       const to = `${uniqueName('mail')}@example.com`;
-      const mail = { to, subject: 'Your report', text: 'It is ready.' };
+      const mail = { to, subject: 'Your report', text: 'It is ready: code 123456.' };
       const refused = await host.call('POST', '/v1/jobs', {
         token: user.token,
         body: { type: 'email.send', payload: mail },
       });
       assert.equal(refused.status, 403);
       assert.equal(refused.body.code, 'jobs/forbidden');
+      // Not even an app user with the admin role: mail goes out as the app.
+      const email = `${uniqueName('op')}@example.com`;
+      const operator = await host.call('POST', '/v1/auth/signup', {
+        body: { email, password: 'correct horse' },
+      });
+      const promoted = await host.call('PATCH', `/v1/admin/users/${operator.body.user.id}`, {
+        token: admin(),
+        body: { roles: ['admin'] },
+      });
+      assert.equal(promoted.status, 200, promoted.text);
+      const login = await host.call('POST', '/v1/auth/login', { body: { email, password: 'correct horse' } });
+      assert.deepEqual(login.body.user.roles, ['admin']);
+      const byOperator = await host.call('POST', '/v1/jobs', {
+        token: login.body.accessToken as string,
+        body: { type: 'email.send', payload: mail },
+      });
+      assert.equal(byOperator.status, 403, byOperator.text);
       const anonymous = await host.call('POST', '/v1/jobs', { body: { type: 'email.send', payload: mail } });
       assert.equal(anonymous.status, 401);
 
@@ -169,6 +227,50 @@ for (const shape of ['embedded', 'production'] as const) {
         .filter((entry) => entry.to === to);
       assert.equal(recorded.length, 1);
       assert.equal(recorded[0]?.subject, 'Your report');
+      assert.deepEqual(await storedPayload(accepted.body.id as string), { redacted: true });
+      const shown = await host.call('GET', `/v1/jobs/${accepted.body.id}`, { token: admin() });
+      assert.doesNotMatch(shown.text, /123456/);
+    });
+
+    it('keeps a secret payload out of sight: hidden in dead letters, kept for a replay, redacted when done', async () => {
+      const user = await host.signup();
+      const key = uniqueName('secret');
+      failing.add(key);
+      const accepted = await host.call('POST', '/v1/jobs', {
+        token: user.token,
+        body: { type: 'test.secret', payload: { key, code: 'c0de-777' } },
+      });
+      assert.equal(accepted.status, 202, accepted.text);
+      const id = accepted.body.id as string;
+      assert.equal((await settled(id)).status, 'dead');
+      const dead = await host.call('GET', `/v1/admin/jobs/dead/${id}`, { token: admin() });
+      assert.equal(dead.status, 200, dead.text);
+      assert.deepEqual(dead.body.payload, { redacted: true });
+      assert.doesNotMatch(dead.text, /c0de-777/);
+      const listed = await host.call('GET', '/v1/admin/jobs/dead?type=test.secret', { token: admin() });
+      assert.doesNotMatch(listed.text, /c0de-777/);
+      assert.equal((await storedPayload(id)).code, 'c0de-777', 'a dead letter keeps it, to be replayed');
+
+      failing.delete(key);
+      const replay = await host.call('POST', `/v1/admin/jobs/dead/${id}/replay`, { token: admin() });
+      assert.equal(replay.status, 202, replay.text);
+      await waitFor(async () => (await settled(id)).status === 'succeeded', {
+        what: 'the replay to succeed',
+      });
+      assert.equal(effects.get(`${key}:c0de-777`), 1, 'the replay ran with the payload as accepted');
+      assert.deepEqual(await storedPayload(id), { redacted: true });
+
+      const later = await host.call('POST', '/v1/jobs', {
+        token: user.token,
+        body: {
+          type: 'test.secret',
+          payload: { key, code: 'never-run' },
+          runAt: new Date(Date.now() + 3_600_000).toISOString(),
+        },
+      });
+      const cancelled = await host.call('DELETE', `/v1/jobs/${later.body.id}`, { token: user.token });
+      assert.equal(cancelled.status, 200, cancelled.text);
+      assert.deepEqual(await storedPayload(later.body.id as string), { redacted: true });
     });
 
     it('applies role rules, and shows users only their own jobs', async () => {

@@ -10,6 +10,7 @@ import {
   TEST_NATS_URL,
   TEST_REDIS_URL,
   uniqueName,
+  waitFor,
   type TestDatabase,
 } from '@tern/testing';
 import { spawnTern, type TernProcess } from './spawn-tern';
@@ -24,8 +25,21 @@ describe('tern up: the services shape on one machine', () => {
   before(async () => {
     database = await createTestDatabase();
     up = await spawnTern(
-      // Two of the services, so the test starts five processes rather than seven on a 2-core machine.
-      ['up', '--port', '0', '--instances', '2', '--service', 'auth', '--service', 'data'],
+      // Three of the services, talking to each other through the gateway: auth hands its mail to
+      // jobs, and an export job reads auth and data (seven processes rather than nine).
+      [
+        'up',
+        '--port',
+        '0',
+        '--instances',
+        '2',
+        '--service',
+        'auth',
+        '--service',
+        'data',
+        '--service',
+        'jobs',
+      ],
       {
         DATABASE_URL: database.url,
         REDIS_URL: TEST_REDIS_URL,
@@ -57,8 +71,8 @@ describe('tern up: the services shape on one machine', () => {
     const { services } = (await routes.json()) as {
       services: Record<string, { versions: Record<string, { available: boolean }[]> }>;
     };
-    assert.deepEqual(Object.keys(services).sort(), ['auth', 'data']);
-    for (const service of ['auth', 'data']) {
+    assert.deepEqual(Object.keys(services).sort(), ['auth', 'data', 'jobs']);
+    for (const service of ['auth', 'data', 'jobs']) {
       const instances = Object.values(services[service]?.versions ?? {}).flat();
       assert.equal(instances.filter((instance) => instance.available).length, 2, service);
     }
@@ -69,19 +83,85 @@ describe('tern up: the services shape on one machine', () => {
     });
     assert.equal(signup.status, 201, await signup.clone().text());
     const { accessToken } = (await signup.json()) as { accessToken: string };
+    const user = { authorization: `Bearer ${accessToken}`, 'content-type': 'application/json' };
+    const admin = { authorization: `Bearer ${adminKey}` };
+
+    // Auth hands its mail to the jobs service through the gateway (TERN_API_URL), which sends it.
+    const requested = await fetch(`${up.url}/v1/auth/verify-email/request`, {
+      method: 'POST',
+      headers: { authorization: user.authorization },
+    });
+    assert.equal(requested.status, 202, await requested.clone().text());
+    const mail = await waitFor(
+      async () => {
+        const answer = await fetch(`${up.url}/v1/admin/mail?to=up-user%40example.com`, { headers: admin });
+        const { items } = (await answer.json()) as { items: { text: string }[] };
+        return items[0];
+      },
+      { timeoutMs: 30_000, what: 'the verification mail' },
+    );
+    const code = /^ {2}([A-Za-z0-9_-]{43})$/m.exec(mail.text)?.[1];
+    assert.ok(code, mail.text);
+    const confirmed = await fetch(`${up.url}/v1/auth/verify-email/confirm`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ token: code }),
+    });
+    assert.equal(confirmed.status, 200, await confirmed.clone().text());
+
     const collection = await fetch(`${up.url}/v1/admin/collections/notes`, {
       method: 'PUT',
-      headers: { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json' },
+      headers: { ...admin, 'content-type': 'application/json' },
       body: JSON.stringify({ schema: { type: 'object' } }),
     });
     assert.equal(collection.status, 201, await collection.clone().text());
-    // The data instances verify the token with keys fetched through the gateway.
+    // The data and jobs instances verify the token with keys fetched through the gateway.
     const created = await fetch(`${up.url}/v1/data/notes`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${accessToken}`, 'content-type': 'application/json' },
+      headers: user,
       body: JSON.stringify({ title: 'from tern up' }),
     });
     assert.equal(created.status, 201, await created.clone().text());
+    // The export job gathers from auth's and data's admin API through the gateway.
+    const accepted = await fetch(`${up.url}/v1/jobs`, {
+      method: 'POST',
+      headers: user,
+      body: JSON.stringify({ type: 'account.export', payload: {} }),
+    });
+    assert.equal(accepted.status, 202, await accepted.clone().text());
+    const { statusUrl } = (await accepted.json()) as { statusUrl: string };
+    let seen: unknown;
+    const done = await waitFor(
+      async () => {
+        const job = (await (await fetch(`${up.url}${statusUrl}`, { headers: user })).json()) as {
+          status: string;
+          result: { downloadUrl: string } | null;
+        };
+        seen = job;
+        return ['succeeded', 'failed', 'dead'].includes(job.status) ? job : undefined;
+      },
+      { timeoutMs: 30_000, what: 'the export' },
+    ).catch((error: unknown) => {
+      throw new Error(
+        `${String(error)}; last seen ${JSON.stringify(seen)}\n${up.stderr.join('').slice(-4000)}`,
+      );
+    });
+    assert.equal(done.status, 'succeeded', JSON.stringify(done));
+    void seen;
+    const file = await fetch(`${up.url}${done.result?.downloadUrl}`, { headers: user });
+    assert.equal(file.status, 200);
+    const exported = (await file.json()) as {
+      user: { email: string; emailVerified: boolean };
+      documents: { notes?: { title: string }[] };
+      unavailable: string[];
+    };
+    assert.equal(exported.user.email, 'up-user@example.com');
+    assert.equal(exported.user.emailVerified, true);
+    assert.deepEqual(
+      exported.documents.notes?.map((note) => note.title),
+      ['from tern up'],
+    );
+    assert.deepEqual(exported.unavailable, []);
   });
 
   it('stops every process gracefully on SIGTERM and exits 0', async () => {

@@ -240,6 +240,17 @@ export function gatewayRatePolicies(raw: string): Parsed<
   return ok(value as never);
 }
 
+/**
+ * An origin to advertise: as `origin`, and the port may be `{port}`, the port this process
+ * listens on once bound (for `--port 0`).
+ */
+export function advertisedOrigin(raw: string): Parsed<string> {
+  const trimmed = raw.trim();
+  if (!trimmed.endsWith(':{port}')) return origin(trimmed);
+  const parsed = origin(`${trimmed.slice(0, -':{port}'.length)}:1`);
+  return parsed.ok ? ok(`${parsed.value.slice(0, -':1'.length)}:{port}`) : parsed;
+}
+
 /** An http(s) origin: scheme, host and port, no path, query or credentials. */
 export function origin(raw: string): Parsed<string> {
   let parsed: URL;

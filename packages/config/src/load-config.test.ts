@@ -209,6 +209,23 @@ describe('loadConfig', () => {
     assert.equal(config.port, 0);
     assert.deepEqual(config.services, ['system']);
   });
+  it('takes an advertised origin whose port is the one bound ({port}), and refuses a malformed one', () => {
+    const advertised = (value: string) =>
+      loadConfig({ env: { TERN_ADVERTISE_URL: value }, cwd }).registry.advertiseUrl;
+    assert.equal(advertised('http://10.0.0.5:8080/'), 'http://10.0.0.5:8080');
+    assert.equal(advertised(' http://10.0.0.5:{port} '), 'http://10.0.0.5:{port}');
+    assert.equal(advertised('https://pod.internal:{port}'), 'https://pod.internal:{port}');
+    for (const bad of [
+      'http://a:{port}x',
+      'http://a:{port}/v1',
+      'ftp://a:{port}',
+      'http://u:p@a:{port}',
+      '{port}',
+    ]) {
+      assert.throws(() => advertised(bad), /TERN_ADVERTISE_URL/, bad);
+    }
+  });
+
   it("reads the gateway's instances and routes, and refuses malformed ones naming the key", () => {
     const config = loadConfig({
       env: {

@@ -8,7 +8,7 @@ import {
   gatewayRatePolicies,
   gatewayRoutes,
   hosts,
-  origin,
+  advertisedOrigin,
   identifiers,
   integer,
   list,
@@ -116,8 +116,8 @@ export const CONFIG_KEYS = {
   TERN_ADVERTISE_URL: {
     name: 'TERN_ADVERTISE_URL',
     description:
-      'Where gateways reach this process (an origin, `http://10.0.0.5:8080`); when set, each hosted service registers there (Redis with REDIS_URL) and deregisters on shutdown.',
-    parse: origin,
+      'Where gateways reach this process (an origin, `http://10.0.0.5:8080`; the port may be `{port}`, the one it listens on); when set, each hosted service registers there (Redis with REDIS_URL) and deregisters on shutdown.',
+    parse: advertisedOrigin,
   },
   TERN_SERVICE_VERSION: {
     name: 'TERN_SERVICE_VERSION',

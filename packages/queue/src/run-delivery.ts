@@ -73,7 +73,8 @@ export async function runDelivery({
     const delayMs = retryDelayMs(deliveries);
     await settleSafely(() => settle.retry(failure, delayMs), log, context);
     metrics.processed(topic, 'nak', seconds);
-    log.debug({ ...context, error: failure, delayMs }, 'queue handler failed; will retry');
+    // Info, not debug: a handler that keeps failing must be visible before it is dead-lettered.
+    log.info({ ...context, error: failure, delayMs }, 'queue handler failed; will retry');
   }
 }
 

@@ -159,21 +159,22 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     started.relay.start();
 
     const port = (http.app.server.address() as AddressInfo).port;
-    if (config.registry.advertiseUrl) {
+    const advertised = config.registry.advertiseUrl?.replace(/:\{port\}$/, `:${port}`);
+    if (advertised) {
       started.registry = await createRegistry(config.registry.store, telemetry);
       for (const name of names) {
         started.registrations.push(
           await started.registry.register({
             service: name,
             version: config.registry.version,
-            origin: config.registry.advertiseUrl,
+            origin: advertised,
             instanceId: config.instanceId,
           }),
         );
       }
       log.info(
         {
-          origin: config.registry.advertiseUrl,
+          origin: advertised,
           version: config.registry.version,
           registry: started.registry.kind,
         },

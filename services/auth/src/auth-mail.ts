@@ -1,9 +1,10 @@
 import type { AuthConfig } from '@tern/config';
-import type { Mailer } from '@tern/mail';
 import type { QueueConsumer } from '@tern/runtime';
 import type { Store } from '@tern/store';
 import type { AuditActor, AuditLog } from './audit-log';
+import type { MailJobs } from './mail-jobs';
 import { oneTimeTokenStore, ONE_TIME_TOKEN_TTL_MS, type OneTimePurpose } from './one-time-token-store';
+import { digest } from './session-store';
 import { userStore } from './user-store';
 
 export const AUTH_MAIL_TOPIC = 'auth.mail';
@@ -18,13 +19,15 @@ export type AuthMailRequest =
   | { purpose: 'reset-password'; email: string; actor: AuditActor };
 
 /**
- * Sends verification and reset mails from the queue. The code is made here, at send time, so
- * no usable code ever sits in the outbox or the queue; a redelivery makes a fresh code and
- * retires the previous one, so only the newest mail's link works.
+ * Makes verification and reset mails from the queue and hands each to the jobs service as an
+ * `email.send` job, which sends it with its retries and dead letters. The code is made here, as
+ * late as possible, so no usable code sits in the outbox or auth's queue; the job that carries
+ * it is a secret payload, redacted once sent. A redelivery makes a fresh code and retires the
+ * previous one, so only the newest mail's link works.
  */
 export function createAuthMailConsumer(deps: {
   store: Store;
-  mailer: Mailer;
+  mailJobs: MailJobs;
   config: AuthConfig;
   audit: AuditLog;
 }): QueueConsumer<AuthMailRequest> {
@@ -53,8 +56,13 @@ export function createAuthMailConsumer(deps: {
         }
         return oneTimeTokenStore.issue(tx, request.purpose, user.id, request.email);
       });
-      await deps.mailer.send(render(request.purpose, request.email, token, deps.config.linkUrl));
-      ctx.log.info({ purpose: request.purpose, userId: user.id }, 'auth mail sent');
+      // Keyed by the code's digest: a resubmit of this mail is one job, a new code another.
+      await deps.mailJobs.submit(
+        render(request.purpose, request.email, token, deps.config.linkUrl),
+        `auth-mail:${digest(token)}`,
+        message.headers['x-request-id'],
+      );
+      ctx.log.info({ purpose: request.purpose, userId: user.id }, 'auth mail handed to the jobs service');
     },
   };
 }

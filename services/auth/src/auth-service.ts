@@ -5,6 +5,7 @@ import type { AuthCore } from './auth-core';
 import { AUTH_MIGRATIONS } from './auth-migrations';
 import { createAuthMailConsumer } from './auth-mail';
 import { createLoginThrottle } from './login-throttle';
+import { createMailJobs } from './mail-jobs';
 import {
   createIdTokenVerifier,
   PROVIDER_DEFAULTS,
@@ -79,7 +80,12 @@ export function createAuthService(deps: ServiceDeps): ServiceModule {
       ...adminRoutes(core),
     ],
     consumers: [
-      createAuthMailConsumer({ store, mailer: deps.mailer, config: config.auth, audit: core.audit }),
+      createAuthMailConsumer({
+        store,
+        mailJobs: createMailJobs({ adminKey: deps.adminKey, apiUrl: deps.apiUrl }),
+        config: config.auth,
+        audit: core.audit,
+      }),
     ],
     async start() {
       await keys.refresh();

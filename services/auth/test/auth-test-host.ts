@@ -13,6 +13,7 @@ import {
   uniqueName,
   type TestDatabase,
 } from '@tern/testing';
+import { jobsService } from '@tern/jobs';
 import { authService } from '../src/index';
 
 export type Shape = 'embedded' | 'production';
@@ -80,7 +81,10 @@ export async function createTestInfrastructure(shape: Shape, extraEnv: Record<st
   } satisfies TestInfrastructure;
 }
 
-/** Starts a real host with the auth service on a free loopback port, capturing its logs. */
+/**
+ * Starts a real host with the auth service on a free loopback port, capturing its logs. The jobs
+ * service is mounted beside it: auth's mails go out as its `email.send` jobs.
+ */
 export async function startAuthHost(
   infrastructure: TestInfrastructure,
   env: Record<string, string> = {},
@@ -93,7 +97,7 @@ export async function startAuthHost(
     },
   });
   const config = loadConfig({ env: { ...infrastructure.env, ...env } });
-  const host = await startHost({ config, catalog: [authService], logDestination: destination });
+  const host = await startHost({ config, catalog: [authService, jobsService], logDestination: destination });
   return {
     url: host.url,
     adminKey: infrastructure.env.TERN_ADMIN_KEY as string,

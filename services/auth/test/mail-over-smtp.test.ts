@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { simpleParser } from 'mailparser';
+import pg from 'pg';
 import { SMTPServer } from 'smtp-server';
 import { waitFor } from '@tern/testing';
 import {
@@ -75,7 +76,7 @@ describe('auth mail over SMTP (PostgreSQL, Redis, NATS)', () => {
     await smtp?.close();
   });
 
-  it('delivers a reset code through the queue to the SMTP server, retrying a temporary refusal, and the code works', async () => {
+  it('delivers a reset code through an email.send job to the SMTP server, retrying a temporary refusal, and the code works', async () => {
     const api = client(host.url);
     const account = await api.signup();
     smtp.state.refuseNext = 1;
@@ -98,6 +99,21 @@ describe('auth mail over SMTP (PostgreSQL, Redis, NATS)', () => {
       (await api.post('/v1/auth/login', { email: account.email, password: 'chosen anew' })).status,
       200,
     );
+    // The mail went out as the jobs service's email.send job; the code it carried is not kept there.
+    const database = new pg.Client({ connectionString: infrastructure.env.DATABASE_URL });
+    await database.connect();
+    try {
+      const { rows } = await database.query<{ status: string; payload: string; errors: string }>(
+        "SELECT status, payload, errors FROM jobs WHERE type = 'email.send'",
+      );
+      assert.equal(rows.length, 1);
+      assert.equal(rows[0]?.status, 'succeeded');
+      assert.deepEqual(JSON.parse(rows[0]?.payload as string), { redacted: true });
+      assert.equal((JSON.parse(rows[0]?.errors as string) as unknown[]).length, 1, 'the refusal, retried');
+      assert.ok(!JSON.stringify(rows).includes(link[1]));
+    } finally {
+      await database.end();
+    }
     const recorded = await api.call('GET', '/v1/admin/mail', { token: host.adminKey });
     assert.equal(recorded.status, 404, 'the development mailbox exists only with the recording transport');
   });

@@ -66,7 +66,7 @@ export function createJobRunner(
     const byId = new Map(rows.map((row) => [row.id, row]));
     return items.map((item) => byId.get(item.id));
   });
-  const succeed = turnBatch<{ id: string; attempt: number; result: string | null }, void>(
+  const succeed = turnBatch<{ id: string; attempt: number; result: string | null; redact: boolean }, void>(
     async (_key, items) => {
       await jobStore.succeed(store, items, Date.now());
       return items.map(() => undefined);
@@ -166,10 +166,18 @@ export function createJobRunner(
         clearTimeout(timer);
       }
       duration.observe({ type: job.type }, (performance.now() - started) / 1000);
+      const redact = type.secretPayload === true;
       if (outcome.status === 'succeeded') {
-        await succeed('', { id: job.id, attempt, result: outcome.result ?? null });
+        await succeed('', { id: job.id, attempt, result: outcome.result ?? null, redact });
       } else {
-        await jobStore.settle(store, job.id, attempt, outcome, Date.now());
+        // A dead job keeps its payload, secret or not, so that it can be replayed.
+        await jobStore.settle(
+          store,
+          job.id,
+          attempt,
+          { ...outcome, redact: redact && outcome.status === 'failed' },
+          Date.now(),
+        );
       }
       finished.inc({
         type: job.type,

@@ -24,6 +24,9 @@ export interface JobRow extends Row {
   finished_at: number | null;
 }
 
+/** What a secret payload (see `JobType.secretPayload`) is replaced by once its job has finished. */
+export const REDACTED_PAYLOAD = '{"redacted":true}';
+
 /** One failed attempt, kept on the job (the newest `MAX_ERRORS`). */
 export interface AttemptError {
   attempt: number;
@@ -119,24 +122,31 @@ export const jobStore = {
     );
   },
 
-  /** Ends running attempts that succeeded, in one statement: each job's attempt and result. */
+  /**
+   * Ends running attempts that succeeded, in one statement: each job's attempt and result; the
+   * payload of those marked `redact` is replaced by `REDACTED_PAYLOAD`.
+   */
   async succeed(
     q: Queryable,
-    done: readonly { id: string; attempt: number; result: string | null }[],
+    done: readonly { id: string; attempt: number; result: string | null; redact: boolean }[],
     now: number,
   ): Promise<void> {
     const params: SqlParam[] = [now];
-    const cases: string[] = [];
+    const results: string[] = [];
+    const payloads: string[] = [];
     const matches: string[] = [];
-    for (const { id, attempt, result } of done) {
+    for (const { id, attempt, result, redact } of done) {
       const at = params.length;
       params.push(id, attempt, result);
-      cases.push(`WHEN $${at + 1} THEN $${at + 3}`);
+      results.push(`WHEN $${at + 1} THEN $${at + 3}`);
+      if (redact) payloads.push(`WHEN $${at + 1} THEN '${REDACTED_PAYLOAD}'`);
       matches.push(`(id = $${at + 1} AND attempts = $${at + 2})`);
     }
+    // Every parameter must be used (PostgreSQL cannot type one that is not): the constant is inline.
+    const payload = payloads.length > 0 ? `, payload = CASE id ${payloads.join(' ')} ELSE payload END` : '';
     await q.execute(
-      `UPDATE jobs SET status = 'succeeded', result = CASE id ${cases.join(' ')} END, lease_until = NULL,
-         updated_at = $1, finished_at = $1
+      `UPDATE jobs SET status = 'succeeded', result = CASE id ${results.join(' ')} END, lease_until = NULL,
+         updated_at = $1, finished_at = $1${payload}
        WHERE status = 'running' AND (${matches.join(' OR ')})`,
       params,
     );
@@ -156,22 +166,39 @@ export const jobStore = {
     return rowCount === 1;
   },
 
-  /** Ends the running attempt `attempt`: a final status, or back to `queued` for a retry. */
+  /**
+   * Ends the running attempt `attempt`: a final status, or back to `queued` for a retry. With
+   * `redact`, the payload is replaced by `REDACTED_PAYLOAD`.
+   */
   async settle(
     q: Queryable,
     id: string,
     attempt: number,
-    outcome: { status: JobStatus; errors?: string; result?: string | null },
+    outcome: { status: JobStatus; errors?: string; result?: string | null; redact?: boolean },
     now: number,
   ): Promise<boolean> {
     const final = outcome.status !== 'queued';
     const { rowCount } = await q.execute(
       `UPDATE jobs SET status = $3, errors = COALESCE($4, errors), result = COALESCE($5, result),
-         lease_until = NULL, updated_at = $6, finished_at = $7
+         lease_until = NULL, updated_at = $6, finished_at = $7, payload = COALESCE($8, payload)
        WHERE id = $1 AND attempts = $2 AND status = 'running'`,
-      [id, attempt, outcome.status, outcome.errors ?? null, outcome.result ?? null, now, final ? now : null],
+      [
+        id,
+        attempt,
+        outcome.status,
+        outcome.errors ?? null,
+        outcome.result ?? null,
+        now,
+        final ? now : null,
+        outcome.redact ? REDACTED_PAYLOAD : null,
+      ],
     );
     return rowCount === 1;
+  },
+
+  /** Replaces a job's payload by `REDACTED_PAYLOAD` (a cancelled job whose payload is a secret). */
+  async redact(q: Queryable, id: string): Promise<void> {
+    await q.execute('UPDATE jobs SET payload = $2 WHERE id = $1', [id, REDACTED_PAYLOAD]);
   },
 
   /** A job that used up its attempts without starting another (the last one was interrupted). */

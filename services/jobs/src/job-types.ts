@@ -5,10 +5,11 @@ import type { Logger } from '@tern/telemetry';
 import { jobsErrors } from './jobs-errors';
 
 /**
- * Who may enqueue a job type: any signed-in user (`user`), users with a role, or the admin
- * credential only (`admin`: other services and operators, never an app's users).
+ * Who may enqueue a job type: any signed-in user (`user`), users with a role (`{ role }`, and
+ * admins), operators (`admin`: the admin credential or a user with the admin role), or services
+ * only (`service`: the admin credential, which services call each other with; no user at all).
  */
-export type JobAccess = 'user' | 'admin' | { role: string };
+export type JobAccess = 'user' | 'admin' | 'service' | { role: string };
 
 export interface JobRunContext {
   jobId: string;
@@ -32,6 +33,12 @@ export interface JobType<P = never> {
   maxAttempts?: number;
   /** One attempt's time limit. Default 60 s. */
   timeoutMs?: number;
+  /**
+   * The payload holds a secret (a one-time code in a mail): it is never shown by the API, and is
+   * replaced by `{"redacted": true}` once the job has succeeded, failed or been cancelled. A dead
+   * letter keeps it, so that it can be replayed.
+   */
+  secretPayload?: boolean;
   /** Checks beyond the schema, at accept time (throws a TernError 4xx). */
   check?(payload: P): void;
   /**
@@ -88,7 +95,7 @@ export function createJobTypeRegistry(types: readonly JobType<never>[]): JobType
 
 function mayEnqueue(access: JobAccess, identity: Identity): boolean {
   if (identity.kind === 'admin') return true;
-  if (identity.kind !== 'user') return false;
+  if (identity.kind !== 'user' || access === 'service') return false;
   if (access === 'user') return true;
   if (access === 'admin') return identity.roles.includes('admin');
   return identity.roles.includes(access.role) || identity.roles.includes('admin');

@@ -55,10 +55,11 @@ export function toJobView(row: JobRow): Static<typeof JobView> {
   };
 }
 
-export function toDeadJobView(row: JobRow): Static<typeof DeadJobView> {
+/** `secret`: the type's payload holds a secret (`JobType.secretPayload`), so it is not shown. */
+export function toDeadJobView(row: JobRow, secret: boolean): Static<typeof DeadJobView> {
   return {
     ...toJobView(row),
-    payload: JSON.parse(row.payload) as unknown,
+    payload: secret ? { redacted: true } : (JSON.parse(row.payload) as unknown),
     errors: JSON.parse(row.errors) as AttemptError[],
     owner: row.owner_key,
   };

@@ -1,5 +1,4 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import pg from 'pg';
 import type { TernConfig } from '@tern/config';
 import { ensureAdminKey } from '@tern/runtime';
@@ -26,17 +25,6 @@ interface Child {
   name: string;
   process: ChildProcess;
   exited: Promise<number | null>;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 /** Creates the database `DATABASE_URL` names when PostgreSQL answers that it does not exist. */
@@ -90,8 +78,6 @@ export async function upCommand(options: UpOptions): Promise<number> {
     err(`Generated an admin key in ${adminKey.file} (\`npx tern admin-key\` prints it again):`);
     err(`  ${adminKey.key.reveal()}`);
   }
-  const gatewayPort = options.port === 0 ? await freePort() : options.port;
-  const gatewayUrl = `http://127.0.0.1:${gatewayPort}`;
   const entry = process.argv[1] ?? 'tern';
   const common: Record<string, string> = {
     ...(Object.fromEntries(Object.entries(options.env).filter(([, v]) => v !== undefined)) as Record<
@@ -105,7 +91,13 @@ export async function upCommand(options: UpOptions): Promise<number> {
   const children: Child[] = [];
   let stopping = false;
 
-  const launch = (name: string, args: string[], env: Record<string, string>) => {
+  /** Starts a child; `onLine` sees each line it prints to stdout. */
+  const launch = (
+    name: string,
+    args: string[],
+    env: Record<string, string>,
+    onLine: (line: string) => void = () => undefined,
+  ) => {
     const child = spawn(process.execPath, [entry, ...args], {
       env: { ...common, ...env, TERN_INSTANCE_ID: name },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -116,7 +108,11 @@ export async function upCommand(options: UpOptions): Promise<number> {
       stream?.on('data', (chunk: string) => {
         const lines = (rest + chunk).split('\n');
         rest = lines.pop() ?? '';
-        for (const line of lines) if (line.trim()) write(`[${name}] ${line}`);
+        for (const line of lines) {
+          if (!line.trim()) continue;
+          if (stream === child.stdout) onLine(line);
+          write(`[${name}] ${line}`);
+        }
       });
     };
     prefix(child.stdout, out);
@@ -143,12 +139,23 @@ export async function upCommand(options: UpOptions): Promise<number> {
   process.on('SIGINT', () => void stopAll());
   process.on('SIGTERM', () => void stopAll());
 
-  launch('gateway', ['start', '--service', 'gateway', '--port', String(gatewayPort)], {});
+  // The gateway binds its port (a free one for 0) and says where: the services are told.
+  const gatewayUrl = await new Promise<string | undefined>((resolve) => {
+    launch('gateway', ['start', '--service', 'gateway', '--port', String(options.port)], {}, (line) => {
+      const listening = /^Tern gateway is listening on (http:\/\/\S+)/.exec(line);
+      if (listening) resolve(listening[1]);
+    });
+    void (children.at(-1) as Child).exited.then(() => resolve(undefined));
+  });
+  if (!gatewayUrl || stopping) return done;
   for (const service of options.services) {
     for (let index = 1; index <= options.instances; index++) {
-      const port = await freePort();
-      launch(`${service}-${index}`, ['start', '--service', service, '--port', String(port)], {
-        TERN_ADVERTISE_URL: `http://127.0.0.1:${port}`,
+      // Each picks a free port as it binds and registers that: no port picked here and taken by
+      // someone else before the child binds it.
+      launch(`${service}-${index}`, ['start', '--service', service, '--port', '0'], {
+        TERN_ADVERTISE_URL: 'http://127.0.0.1:{port}',
+        // Services reach each other's public API through the gateway (auth's mail goes to jobs).
+        TERN_API_URL: options.env.TERN_API_URL ?? gatewayUrl,
         // The gateway serves auth's keys (a public route), whichever auth instance answers.
         ...(service === 'auth' ? {} : { TERN_AUTH_JWKS_URL: `${gatewayUrl}/.well-known/jwks.json` }),
       });

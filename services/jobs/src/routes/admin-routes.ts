@@ -41,6 +41,11 @@ export function adminRoutes(
   registry: JobTypeRegistry,
   intake: JobIntake,
 ): Route[] {
+  // An unknown type (registered no more) shows nothing it might hide.
+  const isSecret = (type: string) => {
+    const registered = registry.get(type);
+    return registered ? registered.secretPayload === true : true;
+  };
   /** Back to `queued` with fresh attempts, and a worker woken, in one transaction. */
   const replay = (id: string, type: string) =>
     store.transaction(async (tx) => {
@@ -70,7 +75,7 @@ export function adminRoutes(
     }).handle(async ({ query }) => {
       const before = query.before === undefined ? undefined : Date.parse(query.before);
       const rows = await jobStore.dead(store, query.type, query.limit ?? 100, before);
-      return { status: 200, body: { items: rows.map(toDeadJobView) } };
+      return { status: 200, body: { items: rows.map((row) => toDeadJobView(row, isSecret(row.type))) } };
     }),
 
     defineRoute({
@@ -84,7 +89,7 @@ export function adminRoutes(
       const job = await jobStore.byId(store, params.id);
       if (!job) throw jobsErrors.notFound();
       if (job.status !== 'dead') throw jobsErrors.notDead(job.status);
-      return { status: 200, body: toDeadJobView(job) };
+      return { status: 200, body: toDeadJobView(job, isSecret(job.type)) };
     }),
 
     defineRoute({

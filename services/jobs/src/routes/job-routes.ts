@@ -134,6 +134,7 @@ export function jobRoutes(store: Store, registry: JobTypeRegistry, intake: JobIn
         if (!job || (owner !== undefined && job.owner_key !== owner)) throw jobsErrors.notFound();
         throw jobsErrors.notCancellable(job.status);
       }
+      if (registry.get(cancelled.type)?.secretPayload) await jobStore.redact(store, cancelled.id);
       ctx.log.info({ jobId: params.id, jobType: cancelled.type }, 'job cancelled');
       return { status: 200, body: toJobView(cancelled) };
     }),

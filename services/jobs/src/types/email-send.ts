@@ -12,8 +12,9 @@ export interface EmailSendPayload {
 
 /**
  * `email.send`: one mail through the configured transport (SMTP by nodemailer in production, the
- * recording transport embedded). Services and operators only (the admin credential): an app's
- * users must not be able to send mail as the app. A refusal by the server (5xx, an invalid
+ * recording transport embedded). Services only (the admin credential): no user, not even an
+ * admin, may send mail as the app. Auth's verification and reset mails come this way, so the
+ * payload may hold a one-time code: it is a secret payload, never shown and redacted once sent. A refusal by the server (5xx, an invalid
  * message) fails the job at once; a connection failure or 4xx is retried. At least once: a worker
  * that dies after the server took the mail and before the job was marked done sends it again.
  */
@@ -21,7 +22,8 @@ export function emailSendJob(mailer: Mailer): JobType<EmailSendPayload> {
   return {
     type: 'email.send',
     description: 'Sends one mail.',
-    access: 'admin',
+    access: 'service',
+    secretPayload: true,
     maxAttempts: 8,
     timeoutMs: 30_000,
     payloadSchema: {
