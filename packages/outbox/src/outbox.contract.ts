@@ -91,6 +91,33 @@ export function runOutboxContract(name: string, open: () => Promise<OutboxFixtur
       await consumer.stop();
     });
 
+    it('publishes soon after an add when nudged, though its idle poll is a minute away', async () => {
+      const topic = `items.nudged.${uniqueName('t').toLowerCase()}`;
+      const { seen, consumer } = await collect(topic, 'g1');
+      const relay = relayNamed('r-nudge', { idlePollMs: 60_000, busyPollMs: 5 }).relay;
+      relays.push(relay);
+      const nudging = createOutbox({ added: () => relay.nudge() });
+      relay.start();
+      // Let the relay find nothing and settle into a long wait.
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      for (const id of ['n1', 'n2']) {
+        const started = Date.now();
+        await fixture.store.transaction(async (tx) => {
+          await tx.execute('INSERT INTO outbox_items (id) VALUES ($1)', [`${topic}-${id}`]);
+          return nudging.add(tx, { topic, payload: { id } });
+        });
+        await waitFor(() => seen.some((message) => (message.payload as { id: string }).id === id), {
+          timeoutMs: 5_000,
+          what: `event ${id}, published well before the idle poll`,
+        });
+        assert.ok(Date.now() - started < 5_000);
+        // Idle again (its wait doubling back up) before the next add.
+        await new Promise((resolve) => setTimeout(resolve, 300));
+      }
+      await relay.stop();
+      await consumer.stop();
+    });
+
     it('emits nothing for a rolled-back write, and rolls back the write when the event is invalid', async () => {
       const topic = `items.rolled.${uniqueName('t').toLowerCase()}`;
       const { seen, consumer } = await collect(topic, 'g1');

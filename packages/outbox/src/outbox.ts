@@ -84,7 +84,11 @@ export const OUTBOX_MIGRATIONS: Migration[] = [
   },
 ];
 
-export function createOutbox(): Outbox {
+/**
+ * `added` hears of every add, after its statement ran (its transaction may not have committed
+ * yet): the host tells this process's relay to look soon.
+ */
+export function createOutbox(options: { added?: () => void } = {}): Outbox {
   return {
     async add(tx, events) {
       const list = Array.isArray(events) ? events : [events as OutboxEvent];
@@ -107,6 +111,7 @@ export function createOutbox(): Outbox {
         `INSERT INTO tern_outbox (event_id, topic, payload, headers, created_at) VALUES ${rows.join(', ')}`,
         params,
       );
+      options.added?.();
       return ids;
     },
   };

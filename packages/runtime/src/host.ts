@@ -109,7 +109,8 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       log,
       metrics,
       ...infrastructure,
-      outbox: createOutbox(),
+      // This process's relay looks soon after an add, rather than at its next idle poll.
+      outbox: createOutbox({ added: () => started.relay?.nudge() }),
       process: { instanceId: config.instanceId, services: names, startedAt: new Date(), version: VERSION },
       adminKey: adminKey.key,
       apiUrl: () => config.apiUrl ?? ownUrl,
