@@ -54,6 +54,11 @@ await build({
   target: 'node20',
   sourcemap: 'inline',
   logLevel: 'error',
+  // Resolve third-party packages to the files Node itself would load (no `module` field or
+  // condition): they are loaded natively, and a bundler-only ESM build (OpenTelemetry's, with
+  // extensionless imports) does not load in Node.
+  conditions: [],
+  mainFields: ['main'],
   plugins: [thirdPartyExternal],
 });
 // The esbuild service is a child process (~20 MB); it is not needed once the bundle exists.

@@ -1,4 +1,4 @@
-import type { Telemetry } from '@tern/telemetry';
+import { childSpan, type Telemetry } from '@tern/telemetry';
 import type { Cache } from './cache';
 import { createJsonCache } from './json-cache';
 import { closeRedis, connectRedis } from '@tern/redis';
@@ -42,6 +42,15 @@ export async function createRedisCache(config: RedisCacheConfig, telemetry: Tele
     throw error;
   }
 
+  /** A Redis command as a span of the request's trace when it is sampled (the key is not recorded). */
+  const command = <T>(name: string, work: () => Promise<T>) =>
+    childSpan(
+      telemetry.tracer,
+      `${name} redis`,
+      { 'db.system.name': 'redis', 'db.operation.name': name },
+      work,
+    );
+
   return createJsonCache(
     {
       kind: 'redis',
@@ -49,11 +58,11 @@ export async function createRedisCache(config: RedisCacheConfig, telemetry: Tele
       async read(key) {
         const held = near?.get(key);
         if (held !== undefined) return held;
-        if (!near) return (await client.get(prefix + key)) ?? undefined;
+        if (!near) return (await command('GET', () => client.get(prefix + key))) ?? undefined;
         // Started before the GET: an invalidation of the key while it runs keeps its answer out of the L1.
         const fill = near.beginFill(key);
         try {
-          const text = (await client.get(prefix + key)) ?? undefined;
+          const text = (await command('GET', () => client.get(prefix + key))) ?? undefined;
           if (text !== undefined) fill.complete(text);
           return text;
         } finally {
@@ -62,11 +71,11 @@ export async function createRedisCache(config: RedisCacheConfig, telemetry: Tele
       },
       async write(key, text, ttlMs) {
         near?.drop(key);
-        await client.set(prefix + key, text, 'PX', ttlMs);
+        await command('SET', () => client.set(prefix + key, text, 'PX', ttlMs));
       },
       async remove(key) {
         near?.drop(key);
-        await client.del(prefix + key);
+        await command('DEL', () => client.del(prefix + key));
       },
       async ping() {
         await client.ping();

@@ -36,6 +36,8 @@ export interface TernConfig {
   mail: MailConfig;
   /** `TERN_API_URL`: where services call Tern's public API; unset: the process's own URL. */
   apiUrl: string | undefined;
+  /** OpenTelemetry traces: `OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_TRACES_SAMPLER_ARG`. */
+  tracing: { endpoint: string | undefined; sampleRatio: number };
   jobs: JobsConfig;
   gateway: GatewayConfig;
   registry: {

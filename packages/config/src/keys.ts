@@ -24,6 +24,13 @@ export function integer(min: number, max: number) {
   };
 }
 
+/** A decimal between 0 and 1 (`0.1`, `1`). */
+export function ratio(raw: string): Parsed<number> {
+  const text = raw.trim();
+  if (!/^(0|1|0?\.\d+|1\.0*)$/.test(text)) return bad('must be a number between 0 and 1, such as 0.1');
+  return ok(Number(text));
+}
+
 export function oneOf<const T extends string>(values: readonly T[]) {
   return (raw: string): Parsed<T> =>
     (values as readonly string[]).includes(raw.trim())

@@ -11,6 +11,7 @@ import {
   advertisedOrigin,
   identifiers,
   integer,
+  ratio,
   list,
   mailbox,
   nonEmpty,
@@ -385,6 +386,19 @@ export const CONFIG_KEYS = {
       "Where services reach Tern's public API from inside (the gateway, in the services shape); unset: the process's own URL.",
     parse: url(['http:', 'https:']),
   },
+  OTEL_EXPORTER_OTLP_ENDPOINT: {
+    name: 'OTEL_EXPORTER_OTLP_ENDPOINT',
+    description:
+      'OpenTelemetry collector (OTLP/HTTP, `http://otel-collector:4318`): spans are exported to `<endpoint>/v1/traces`. Unset: trace ids are still made and passed on, and logged, but no span is exported.',
+    parse: url(['http:', 'https:']),
+  },
+  OTEL_TRACES_SAMPLER_ARG: {
+    name: 'OTEL_TRACES_SAMPLER_ARG',
+    description:
+      'Share of new traces sampled (parent-based: a trace started upstream keeps its own decision), 0 to 1.',
+    defaultText: '0.1',
+    parse: ratio,
+  },
   TERN_JOBS_CONCURRENCY: {
     name: 'TERN_JOBS_CONCURRENCY',
     description: 'Jobs one worker process runs at once.',
@@ -551,6 +565,10 @@ export function loadConfig(options: LoadConfigOptions): TernConfig {
       changesRetentionDays: get('TERN_DATA_CHANGES_RETENTION_DAYS') ?? 30,
     },
     apiUrl: get('TERN_API_URL')?.replace(/\/+$/, ''),
+    tracing: {
+      endpoint: get('OTEL_EXPORTER_OTLP_ENDPOINT')?.replace(/\/+$/, ''),
+      sampleRatio: get('OTEL_TRACES_SAMPLER_ARG') ?? 0.1,
+    },
     jobs: {
       concurrency: get('TERN_JOBS_CONCURRENCY') ?? 8,
       retentionDays: get('TERN_JOBS_RETENTION_DAYS') ?? 7,

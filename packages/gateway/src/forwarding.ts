@@ -1,3 +1,4 @@
+import type { Span } from '@tern/telemetry';
 import { randomFillSync, randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
@@ -63,6 +64,12 @@ export function traceparentFor(headers: IncomingHttpHeaders): string {
   const valid = traceId !== undefined && !/^0+$/.test(traceId) && !/^0+$/.test(match?.[2] ?? '');
   const spanId = randomHex(8);
   return valid ? `00-${traceId}-${spanId}-${match?.[3]}` : `00-${randomHex(16)}-${spanId}-01`;
+}
+
+/** The `traceparent` that makes `span` the upstream's parent. */
+export function traceparentOf(span: Span): string {
+  const { traceId, spanId, traceFlags } = span.spanContext();
+  return `00-${traceId}-${spanId}-${(traceFlags & 0xff).toString(16).padStart(2, '0')}`;
 }
 
 /**

@@ -12,7 +12,21 @@ import {
   type TernError,
 } from '@tern/errors';
 import { checkWeights, type ServiceRegistry } from '@tern/registry';
-import { counter, gauge, Gauge, histogram, type Logger, type Registry } from '@tern/telemetry';
+import {
+  counter,
+  extractTraceContext,
+  gauge,
+  Gauge,
+  histogram,
+  SpanKind,
+  SpanStatusCode,
+  withSpan,
+  type Context,
+  type Logger,
+  type Registry,
+  type Span,
+  type Tracer,
+} from '@tern/telemetry';
 import { API_KEY_HEADER, type EdgeAuth, type EdgeIdentity } from './edge-auth';
 import { createCors, securityHeaders, type CorsPolicy } from './edge-headers';
 import { tunnelUpgrade, upgradeHeaders } from './upgrade';
@@ -20,7 +34,7 @@ import { rateLimited, rateLimitHeaderList, type EdgeRateLimit } from './edge-rat
 import { ClientGoneError, Exchange } from './exchange';
 import { gatewayErrors } from './gateway-errors';
 import { createHealthChecker, DEFAULT_HEALTH_CHECK, type HealthCheckPolicy } from './health-checker';
-import { isCleanPath, requestIdOf, traceparentFor, upstreamHeaders } from './forwarding';
+import { isCleanPath, requestIdOf, traceparentFor, traceparentOf, upstreamHeaders } from './forwarding';
 import { createRouteTable, type GatewayRoute } from './route-table';
 import { cohortPoint, ServiceTable } from './service-table';
 import {
@@ -33,6 +47,8 @@ import {
 export interface GatewayOptions {
   log: Logger;
   metrics: Registry;
+  /** Makes each proxied request's span, which starts or continues the trace (W3C `traceparent`). */
+  tracer: Tracer;
   routes: readonly GatewayRoute[];
   /** Each service's instances, as origins (`http://10.0.0.5:8080`). */
   upstreams: Readonly<Record<string, readonly string[]>>;
@@ -150,6 +166,7 @@ function errorCode(error: unknown): string | undefined {
  */
 export function createGateway(options: GatewayOptions): Gateway {
   const { log } = options;
+  const { tracer } = options;
   const routes = createRouteTable(options.routes);
   const outlier = { ...DEFAULT_OUTLIER_POLICY, ...options.outlier };
   const maxPathLength = options.maxPathLength ?? 2048;
@@ -477,7 +494,57 @@ export function createGateway(options: GatewayOptions): Gateway {
     }
   }
 
+  /**
+   * The span of one proxied request: it continues the client's `traceparent` or starts a trace,
+   * and is what the upstream's span continues.
+   */
+  function startSpan(request: IncomingMessage, method: string): { span: Span; parent: Context } {
+    const parent = extractTraceContext(request.headers);
+    return { span: tracer.startSpan(method, { kind: SpanKind.SERVER }, parent), parent };
+  }
+
+  /** Ends a proxied request: its span, and its access log line (with the trace's ids). */
+  function endRequest(
+    traced: { span: Span; parent: Context },
+    request: { method: string; path: string; requestId: string; service: string; startedAt: number },
+    response: ServerResponse,
+    identity: EdgeIdentity | undefined,
+  ): void {
+    const status = response.writableFinished || response.headersSent ? response.statusCode : 0;
+    const { span } = traced;
+    if (span.isRecording()) {
+      span.updateName(`${request.method} ${request.service}`);
+      span.setAttributes({
+        'http.request.method': request.method,
+        'http.response.status_code': status,
+        'tern.upstream': request.service,
+      });
+      if (status >= 500 || status === 0) span.setStatus({ code: SpanStatusCode.ERROR });
+    }
+    if (log.isLevelEnabled('info')) {
+      withSpan(
+        span,
+        () =>
+          log.info(
+            {
+              requestId: request.requestId,
+              method: request.method,
+              upstream: request.service,
+              path: request.path.slice(0, 200),
+              status: status === 0 ? 'aborted' : status,
+              durationMs: Math.round((performance.now() - request.startedAt) * 10) / 10,
+              ...(identity?.kind === 'user' ? { userId: identity.id } : {}),
+            },
+            'request',
+          ),
+        traced.parent,
+      );
+    }
+    span.end();
+  }
+
   async function proxy(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const startedAt = performance.now();
     const requestId = requestIdOf(request.headers);
     const corsList = request.headers.origin === undefined ? [] : Object.entries(cors.headers(request)).flat();
     const url = request.url ?? '/';
@@ -486,12 +553,15 @@ export function createGateway(options: GatewayOptions): Gateway {
     const method = request.method ?? 'GET';
     let service = 'unmatched';
     const finish = (status: number) => requests.inc({ upstream: service, status: String(status) });
+    let traced: { span: Span; parent: Context } | undefined;
+    let identity: EdgeIdentity | undefined;
     try {
       if (path === '/healthz' || path === '/readyz' || path === '/metrics' || method === 'OPTIONS') {
         decorate(response, corsList);
         if (answerOwn(path, response, requestId)) return;
         if (cors.preflight(request, response, { 'x-request-id': requestId })) return;
       }
+      traced = startSpan(request, method);
       if (shuttingDown) throw gatewayErrors.shuttingDown();
       if (!isCleanPath(path, maxPathLength)) throw gatewayErrors.badPath();
       if (path === ADMIN_ROUTES || path.startsWith(`${ADMIN_ROUTES}/`)) {
@@ -502,13 +572,14 @@ export function createGateway(options: GatewayOptions): Gateway {
       }
       const admitted = await admit(request, method, path);
       service = admitted.route.service;
-      const { identity, verdict, pin, point } = admitted;
+      identity = admitted.identity;
+      const { verdict, pin, point } = admitted;
       const mayRetry =
         IDEMPOTENT.has(method) || (request.headers['idempotency-key'] !== undefined && options.retries > 0);
       const { body, retryable } = await bodyOf(request, mayRetry);
       const headers = credentialFor(
         identity,
-        upstreamHeaders(request, requestId, traceparentFor(request.headers)),
+        upstreamHeaders(request, requestId, traceparentOf(traced.span)),
       );
       const own = verdict
         ? ['x-request-id', requestId, ...rateLimitHeaderList(verdict)]
@@ -581,6 +652,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       decorate(response, corsList);
       sendProblem(response, ternError, requestId, path);
       finish(ternError.status);
+    } finally {
+      if (traced) endRequest(traced, { method, path, requestId, service, startedAt }, response, identity);
     }
   }
 

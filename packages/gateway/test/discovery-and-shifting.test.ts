@@ -30,6 +30,7 @@ describe('gateway: discovery, draining and traffic shifting', () => {
     const gateway = createGateway({
       log: telemetry.log,
       metrics: telemetry.metrics,
+      tracer: telemetry.tracer,
       routes: [{ prefix: '/v1/data', service: 'data', access: 'public' }],
       upstreams,
       upstreamTimeoutMs: 5_000,

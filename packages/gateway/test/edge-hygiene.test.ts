@@ -64,6 +64,7 @@ describe('gateway edge hygiene: security headers, CORS, TLS, WebSocket upgrades'
     const gateway = createGateway({
       log: telemetry.log,
       metrics: telemetry.metrics,
+      tracer: telemetry.tracer,
       routes: [{ prefix: '/v1/data', service: 'data' }],
       upstreams: { data: [fixture.origin] },
       upstreamTimeoutMs: 2_000,

@@ -94,6 +94,7 @@ describe('gateway edge: authentication and rate limits', () => {
     const gateway = createGateway({
       log: telemetry.log,
       metrics: telemetry.metrics,
+      tracer: telemetry.tracer,
       routes: [
         { prefix: '/v1/data', service: 'data' },
         { prefix: '/v1/auth/login', service: 'data', access: 'public' },

@@ -31,6 +31,7 @@ describe('gateway', () => {
     gateway = createGateway({
       log: telemetry.log,
       metrics: telemetry.metrics,
+      tracer: telemetry.tracer,
       routes: [{ prefix: '/v1/data', service: 'data' }],
       upstreams: { data: fixtures.map((fixture) => fixture.origin) },
       upstreamTimeoutMs: 2_000,

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { preparePublish } from '@tern/queue';
 import type { Migration, Queryable } from '@tern/store';
+import { activeSpan, injectTraceHeaders, SpanKind, type Tracer } from '@tern/telemetry';
 
 export interface OutboxEvent {
   topic: string;
@@ -88,7 +89,28 @@ export const OUTBOX_MIGRATIONS: Migration[] = [
  * `added` hears of every add, after its statement ran (its transaction may not have committed
  * yet): the host tells this process's relay to look soon.
  */
-export function createOutbox(options: { added?: () => void } = {}): Outbox {
+export function createOutbox(options: { added?: () => void; tracer?: Tracer } = {}): Outbox {
+  /**
+   * The headers an event goes out with: its own, and the trace it belongs to. Inside a sampled
+   * request a `publish` span marks the hop and is what the consumer's span continues; otherwise
+   * the active trace's ids are passed on as they are.
+   */
+  function withTrace(topic: string, headers: Record<string, string>): Record<string, string> {
+    if (headers.traceparent) return headers;
+    const active = activeSpan();
+    if (!active) return headers;
+    const traced = { ...headers };
+    if (options.tracer && active.isRecording()) {
+      const span = options.tracer.startSpan(`publish ${topic}`, {
+        kind: SpanKind.PRODUCER,
+        attributes: { 'messaging.destination.name': topic, 'messaging.operation.type': 'send' },
+      });
+      injectTraceHeaders(span, traced);
+      span.end();
+    } else injectTraceHeaders(active, traced);
+    return traced;
+  }
+
   return {
     async add(tx, events) {
       const list = Array.isArray(events) ? events : [events as OutboxEvent];
@@ -98,7 +120,9 @@ export function createOutbox(options: { added?: () => void } = {}): Outbox {
       for (const event of list) {
         // The queue's own publish checks, run inside the transaction: an event the queue would
         // refuse rolls back the write instead of committing and then stalling in the relay.
-        const prepared = preparePublish(event.topic, event.payload, { headers: event.headers ?? {} });
+        const prepared = preparePublish(event.topic, event.payload, {
+          headers: withTrace(event.topic, event.headers ?? {}),
+        });
         const eventId = randomUUID();
         params.push(eventId, event.topic, prepared.payload, JSON.stringify(prepared.headers), Date.now());
         ids.push(eventId);

@@ -6,7 +6,18 @@ import { createOutbox, createOutboxRelay, OUTBOX_MIGRATIONS, type OutboxRelay } 
 import type { Consumer } from '@tern/queue';
 import { createRegistry, type Registration, type ServiceRegistry } from '@tern/registry';
 import { createAccessTokenVerifier, type AccessTokenVerifier } from '@tern/tokens';
-import { createLogger, createMetricsRegistry, type Logger, type Telemetry } from '@tern/telemetry';
+import {
+  createLogger,
+  createMetricsRegistry,
+  createTracing,
+  extractTraceContext,
+  markFailed,
+  SpanKind,
+  withSpan,
+  type Logger,
+  type Telemetry,
+  type Tracer,
+} from '@tern/telemetry';
 import { ensureAdminKey, type AdminKey } from './admin-key';
 import { createHttpApp, type HttpApp, type Readiness } from './http/create-http-app';
 import { closeInfrastructure, createInfrastructure, type Infrastructure } from './infrastructure';
@@ -51,7 +62,13 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     ...(options.logDestination ? { destination: options.logDestination } : {}),
   });
   const metrics = createMetricsRegistry({ service: processName, instance: config.instanceId });
-  const telemetry: Telemetry = { log, metrics };
+  const tracing = createTracing({
+    service: `tern-${processName}`,
+    instance: config.instanceId,
+    endpoint: config.tracing.endpoint,
+    sampleRatio: config.tracing.sampleRatio,
+  });
+  const telemetry: Telemetry = { log, metrics, tracer: tracing.tracer };
   const adminKey = ensureAdminKey(config);
 
   const infrastructure = await createInfrastructure(config, telemetry);
@@ -94,6 +111,10 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
         await started.relay?.stop();
         await started.registry?.close();
         await closeInfrastructure(infrastructure);
+        // Last, so the spans of everything above are exported.
+        await tracing
+          .shutdown()
+          .catch((error: unknown) => log.warn({ err: error }, 'exporting the last spans failed'));
       })(),
       forced ? closeDeadlineMs / 2 : closeDeadlineMs,
     );
@@ -110,7 +131,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       metrics,
       ...infrastructure,
       // This process's relay looks soon after an add, rather than at its next idle poll.
-      outbox: createOutbox({ added: () => started.relay?.nudge() }),
+      outbox: createOutbox({ added: () => started.relay?.nudge(), tracer: tracing.tracer }),
       process: { instanceId: config.instanceId, services: names, startedAt: new Date(), version: VERSION },
       adminKey: adminKey.key,
       apiUrl: () => config.apiUrl ?? ownUrl,
@@ -133,6 +154,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     const http = await createHttpApp({
       log,
       metrics,
+      tracer: tracing.tracer,
       ...(accessTokens ? { accessTokens } : {}),
       routes: services.flatMap((service) =>
         service.routes.map((route) => ({ service: service.name, route })),
@@ -150,7 +172,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       started.services.push(service);
     }
     await http.app.listen({ port: config.port, host: config.host });
-    started.consumers = await startConsumers(services, infrastructure, log);
+    started.consumers = await startConsumers(services, infrastructure, log, tracing.tracer);
     started.relay = createOutboxRelay({
       store: infrastructure.store,
       queue: infrastructure.queue,
@@ -288,6 +310,7 @@ async function startConsumers(
   services: ServiceModule[],
   infrastructure: Infrastructure,
   log: Logger,
+  tracer: Tracer,
 ): Promise<Consumer[]> {
   const consumers: Consumer[] = [];
   for (const service of services) {
@@ -296,13 +319,42 @@ async function startConsumers(
         definition.topic,
         async (message) => {
           const requestId = message.headers['x-request-id'];
-          const messageLog = log.child({
-            component: service.name,
-            topic: message.topic,
-            messageId: message.id,
-            requestId,
-          });
-          await definition.handle(message, { requestId, log: messageLog });
+          // The message's span continues the trace of the request that published it (its
+          // `traceparent` header), so a worker's work joins that request's trace.
+          const parent = extractTraceContext(message.headers);
+          const span = tracer.startSpan(
+            `process ${message.topic}`,
+            {
+              kind: SpanKind.CONSUMER,
+              attributes: {
+                'messaging.system': infrastructure.queue.kind,
+                'messaging.destination.name': message.topic,
+                'messaging.message.id': message.id,
+                'messaging.delivery.count': message.deliveries,
+              },
+            },
+            parent,
+          );
+          try {
+            await withSpan(
+              span,
+              async () => {
+                const messageLog = log.child({
+                  component: service.name,
+                  topic: message.topic,
+                  messageId: message.id,
+                  requestId,
+                });
+                await definition.handle(message, { requestId, log: messageLog });
+              },
+              parent,
+            );
+          } catch (error) {
+            markFailed(span, error);
+            throw error;
+          } finally {
+            span.end();
+          }
         },
         {
           group: definition.group ?? service.name,

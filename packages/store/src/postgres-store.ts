@@ -12,7 +12,7 @@ import { storeErrors } from './store-errors';
 import { createStoreMetrics } from './store-metrics';
 import type { StoreOp } from './store-metrics';
 import type { Queryable, Row, SqlParam, Store } from './store';
-import { counter } from '@tern/telemetry';
+import { childSpan, counter } from '@tern/telemetry';
 
 export interface PostgresStoreConfig {
   url: string;
@@ -142,7 +142,23 @@ export async function createPostgresStore(config: PostgresStoreConfig, telemetry
   // A replica that is down now only starts out of rotation; it never stops the store from opening.
   await replicas?.check();
 
-  async function run(
+  /** One statement, a span of the request's trace when it is sampled (the text has no values). */
+  function run(
+    connection: Connection,
+    op: StoreOp,
+    sql: string,
+    params: readonly SqlParam[],
+    options: RunOptions,
+  ) {
+    return childSpan(
+      telemetry.tracer,
+      `${op} postgres`,
+      { 'db.system.name': 'postgresql', 'db.query.text': sql.slice(0, 1_000) },
+      () => runStatement(connection, op, sql, params, options),
+    );
+  }
+
+  async function runStatement(
     connection: Connection,
     op: StoreOp,
     sql: string,
@@ -273,7 +289,13 @@ export async function createPostgresStore(config: PostgresStoreConfig, telemetry
     };
   }
 
-  async function runTransaction<T>(fn: (tx: Queryable) => Promise<T>, position: boolean) {
+  function runTransaction<T>(fn: (tx: Queryable) => Promise<T>, position: boolean) {
+    return childSpan(telemetry.tracer, 'transaction postgres', { 'db.system.name': 'postgresql' }, () =>
+      runTransactionNow(fn, position),
+    );
+  }
+
+  async function runTransactionNow<T>(fn: (tx: Queryable) => Promise<T>, position: boolean) {
     const done = metrics.time('transaction');
     try {
       return await withClient((client, checkout) => {

@@ -2,7 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import type { Telemetry } from '@tern/telemetry';
+import { childSpan, type Telemetry } from '@tern/telemetry';
 import { AsyncMutex } from './async-mutex';
 import { applyMigrations, readAppliedMigrations } from './migrations';
 import type { MigrationSession, MigrationTx } from './migrations';
@@ -200,13 +200,27 @@ export async function createSqliteStore(config: SqliteStoreConfig, telemetry: Te
     return result;
   }
 
+  /** A span of the request's trace when it is sampled: a statement (its text, no values) or a transaction. */
+  const traced = <T>(op: string, sql: string | undefined, work: () => Promise<T>) =>
+    childSpan(
+      telemetry.tracer,
+      `${op} sqlite`,
+      { 'db.system.name': 'sqlite', ...(sql ? { 'db.query.text': sql.slice(0, 1_000) } : {}) },
+      work,
+    );
+
   const store: Store = {
     kind: 'sqlite',
-    query: async <T extends Row = Row>(sql: string, params: readonly SqlParam[] = []) =>
-      durable(sql, await outsideTransaction(() => measured('query', () => runQuery(sql, params) as T[]))),
-    execute: async (sql, params = []) =>
-      durable(sql, await outsideTransaction(() => measured('execute', () => runExecute(sql, params)))),
-    transaction: (fn) => runTransaction((state) => fn(transactionHandle(state))),
+    query: <T extends Row = Row>(sql: string, params: readonly SqlParam[] = []) =>
+      traced('query', sql, async () =>
+        durable(sql, await outsideTransaction(() => measured('query', () => runQuery(sql, params) as T[]))),
+      ),
+    execute: (sql, params = []) =>
+      traced('execute', sql, async () =>
+        durable(sql, await outsideTransaction(() => measured('execute', () => runExecute(sql, params)))),
+      ),
+    transaction: (fn) =>
+      traced('transaction', undefined, () => runTransaction((state) => fn(transactionHandle(state)))),
     // One file, no replicas: every read sees every commit, so no token is needed.
     transactionWithToken: async (fn) => ({ result: await store.transaction(fn) }),
     reader: () => store,

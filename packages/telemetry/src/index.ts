@@ -19,3 +19,21 @@ export {
 } from './metrics';
 export type { Telemetry } from './telemetry';
 export { summarizeError } from './summarize-error';
+export {
+  createTracing,
+  extractTraceContext,
+  injectTraceHeaders,
+  activeTraceIds,
+  activeSpan,
+  recordingSpan,
+  withSpan,
+  childSpan,
+  markFailed,
+  SpanKind,
+  SpanStatusCode,
+  type Span,
+  type Tracer,
+  type Context,
+  type Tracing,
+  type TracingConfig,
+} from './tracing';

@@ -1,4 +1,5 @@
 import { pino, type Logger, type LoggerOptions, type DestinationStream } from 'pino';
+import { activeTraceIds } from './tracing';
 
 export type { Logger } from 'pino';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -68,6 +69,8 @@ export function createLogger(config: LoggerConfig): Logger {
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
     serializers: { err: serializeError },
+    // Every line written inside a request's or a message's span carries its trace and span ids.
+    mixin: () => activeTraceIds() ?? {},
   };
   return config.destination ? pino(options, config.destination) : pino(options);
 }

@@ -1,6 +1,13 @@
-import { createLogger, Registry, type Telemetry } from '@tern/telemetry';
+import { createLogger, createTracing, Registry, type Telemetry, type Tracer } from '@tern/telemetry';
 
-/** Telemetry for adapters under test: nothing logged, metrics in a fresh registry to assert on. */
-export function quietTelemetry(instance = 'test'): Telemetry {
-  return { log: createLogger({ level: 'silent', service: 'test', instance }), metrics: new Registry() };
+/**
+ * Telemetry for adapters under test: nothing logged, metrics in a fresh registry to assert on,
+ * and a tracer that makes trace ids but records nothing.
+ */
+export function quietTelemetry(instance = 'test'): Telemetry & { tracer: Tracer } {
+  return {
+    log: createLogger({ level: 'silent', service: 'test', instance }),
+    metrics: new Registry(),
+    tracer: createTracing({ service: 'test', instance, endpoint: undefined, sampleRatio: 0 }).tracer,
+  };
 }

@@ -9,7 +9,7 @@ import {
 } from '@tern/gateway';
 import { createMemoryRateLimitStore, createRateLimitStore } from '@tern/rate-limit';
 import { createRegistry, type ServiceRegistry } from '@tern/registry';
-import { createLogger, createMetricsRegistry, type Logger } from '@tern/telemetry';
+import { createLogger, createMetricsRegistry, createTracing, type Logger } from '@tern/telemetry';
 import { createAccessTokenVerifier, type KeySource } from '@tern/tokens';
 import { untilSignal } from './until-signal';
 
@@ -35,7 +35,13 @@ export async function gatewayCommand({ config, out, err }: GatewayCommandOptions
   }
   const log = createLogger({ service: 'gateway', instance: config.instanceId, level: config.logLevel });
   const metrics = createMetricsRegistry({ service: 'gateway', instance: config.instanceId });
-  const telemetry = { log, metrics };
+  const tracing = createTracing({
+    service: 'tern-gateway',
+    instance: config.instanceId,
+    endpoint: config.tracing.endpoint,
+    sampleRatio: config.tracing.sampleRatio,
+  });
+  const telemetry = { log, metrics, tracer: tracing.tracer };
   // Instances that register (TERN_ADVERTISE_URL) are found in Redis, with the traffic split.
   const registry = discovery ? await createRegistry(config.registry.store, telemetry) : undefined;
   const keys = keySource(config, upstreams.auth ?? [], registry, log);
@@ -79,6 +85,7 @@ export async function gatewayCommand({ config, out, err }: GatewayCommandOptions
     rateLimit,
     log,
     metrics,
+    tracer: tracing.tracer,
     routes: config.gateway.routes ?? DEFAULT_ROUTES,
     upstreams,
     upstreamTimeoutMs: config.gateway.upstreamTimeoutMs,
@@ -90,6 +97,9 @@ export async function gatewayCommand({ config, out, err }: GatewayCommandOptions
   const exitCode = untilSignal(log, async () => {
     await gateway.stop(config.shutdownTimeoutMs);
     await Promise.all([rateStore.close(), registry?.close()]);
+    await tracing
+      .shutdown()
+      .catch((error: unknown) => log.warn({ err: error }, 'exporting the last spans failed'));
     log.info('stopped');
     return { forced: false };
   });

@@ -10,7 +10,18 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { Secret } from '@tern/config';
 import { answerClientError, runtimeErrors, TernError } from '@tern/errors';
-import type { Logger, Registry } from '@tern/telemetry';
+import {
+  extractTraceContext,
+  markFailed,
+  SpanKind,
+  SpanStatusCode,
+  withSpan,
+  type Context,
+  type Logger,
+  type Registry,
+  type Span,
+  type Tracer,
+} from '@tern/telemetry';
 import type { AccessTokenVerifier } from '@tern/tokens';
 import { RawJson, type Identity, type RequestContext, type Route } from '../service';
 import { createIdentityResolver } from './admin-auth';
@@ -26,6 +37,8 @@ export type { Readiness } from './health-routes';
 export interface HttpAppOptions {
   log: Logger;
   metrics: Registry;
+  /** Makes each request's server span, continuing the caller's `traceparent`. */
+  tracer: Tracer;
   routes: readonly { service: string; route: Route }[];
   adminKey: Secret;
   /** Verifies user access tokens; without one, only the admin key is accepted. */
@@ -95,6 +108,25 @@ export async function createHttpApp(options: HttpAppOptions): Promise<HttpApp> {
   // Hooks on every request are callback-style: an async hook costs a promise per request.
   // Each request is counted in flight once and released once, by its response or its abort.
   const inFlight = new WeakMap<FastifyRequest, number>();
+  // Each request's span, and the context its handler runs in (the caller's trace continued).
+  const spans = new WeakMap<FastifyRequest, { span: Span; parent: Context }>();
+  const endSpan = (request: FastifyRequest, status: number | 'aborted') => {
+    const traced = spans.get(request);
+    if (!traced || !spans.delete(request)) return;
+    if (traced.span.isRecording()) {
+      if (status === 'aborted') traced.span.setStatus({ code: SpanStatusCode.ERROR, message: 'aborted' });
+      else {
+        traced.span.setAttribute('http.response.status_code', status);
+        if (status >= 500) traced.span.setStatus({ code: SpanStatusCode.ERROR });
+      }
+    }
+    traced.span.end();
+  };
+  /** Runs `work` inside the request's span: log lines written there carry its trace and span ids. */
+  const inSpan = <T>(request: FastifyRequest, work: () => T): T => {
+    const traced = spans.get(request);
+    return traced ? withSpan(traced.span, work, traced.parent) : work();
+  };
   const settle = (request: FastifyRequest): number | undefined => {
     const startedAt = inFlight.get(request);
     if (startedAt === undefined || !inFlight.delete(request)) return undefined;
@@ -103,6 +135,17 @@ export async function createHttpApp(options: HttpAppOptions): Promise<HttpApp> {
   };
   app.addHook('onRequest', (request, reply, done) => {
     inFlight.set(request, performance.now());
+    const parent = extractTraceContext(request.headers);
+    const route = request.routeOptions.url;
+    const span = options.tracer.startSpan(
+      route ? `${request.method} ${route}` : request.method,
+      {
+        kind: SpanKind.SERVER,
+        attributes: { 'http.request.method': request.method, ...(route ? { 'http.route': route } : {}) },
+      },
+      parent,
+    );
+    spans.set(request, { span, parent });
     httpMetrics.inFlight.inc();
     void reply.header('x-request-id', request.id);
     if (shuttingDown) {
@@ -124,8 +167,14 @@ export async function createHttpApp(options: HttpAppOptions): Promise<HttpApp> {
     if (elapsedMs !== undefined) {
       const route = request.routeOptions.url ?? 'unmatched';
       httpMetrics.duration.observe({ method: request.method, route, status: 'aborted' }, elapsedMs / 1000);
-      request.log.info({ method: request.method, route, status: 'aborted' }, 'request aborted by the client');
+      inSpan(request, () =>
+        request.log.info(
+          { method: request.method, route, status: 'aborted' },
+          'request aborted by the client',
+        ),
+      );
     }
+    endSpan(request, 'aborted');
     done();
   });
 
@@ -138,17 +187,22 @@ export async function createHttpApp(options: HttpAppOptions): Promise<HttpApp> {
     );
     // Checked first: at the default level (warn) the line is never written, so its fields are not built.
     if (log.isLevelEnabled('info')) {
-      request.log.info(
-        {
-          method: request.method,
-          route,
-          path: request.url.split('?')[0]?.slice(0, 200),
-          status: reply.statusCode,
-          durationMs: Math.round(reply.elapsedTime * 10) / 10,
-        },
-        'request',
+      const identity = identities.get(request);
+      inSpan(request, () =>
+        request.log.info(
+          {
+            method: request.method,
+            route,
+            path: request.url.split('?')[0]?.slice(0, 200),
+            status: reply.statusCode,
+            durationMs: Math.round(reply.elapsedTime * 10) / 10,
+            ...(identity?.kind === 'user' ? { userId: identity.id } : {}),
+          },
+          'request',
+        ),
       );
     }
+    endSpan(request, reply.statusCode);
     done();
   });
 
@@ -157,8 +211,11 @@ export async function createHttpApp(options: HttpAppOptions): Promise<HttpApp> {
       bodyLimitBytes,
       contentType: request.headers['content-type'],
     });
-    if (ternError.status >= 500) request.log.error({ err: error }, 'request failed');
-    else request.log.debug({ code: ternError.code }, 'request refused');
+    if (ternError.status >= 500) {
+      const traced = spans.get(request);
+      if (traced) markFailed(traced.span, error);
+      inSpan(request, () => request.log.error({ err: error }, 'request failed'));
+    } else request.log.debug({ code: ternError.code }, 'request refused');
     return sendProblem(request, reply, ternError);
   });
 
@@ -225,7 +282,11 @@ export async function createHttpApp(options: HttpAppOptions): Promise<HttpApp> {
           ip: request.ip,
           userAgent: request.headers['user-agent']?.slice(0, 512),
           get log() {
-            return (log ??= (request.log as Logger).child({ component: service }));
+            const identity = identities.get(request);
+            return (log ??= (request.log as Logger).child({
+              component: service,
+              ...(identity?.kind === 'user' ? { userId: identity.id } : {}),
+            }));
           },
           get signal() {
             if (!abort) {
@@ -247,11 +308,15 @@ export async function createHttpApp(options: HttpAppOptions): Promise<HttpApp> {
           params: (request.params ?? {}) as never,
           headers: request.headers,
         };
-        const result = await withTimeout(route.handler(input, ctx), options.requestTimeoutMs, () => {
-          abort?.abort();
-          // Only a read is safe to retry blindly: a write may still complete after this answer.
-          return runtimeErrors.timeout(route.method === 'GET');
-        });
+        const result = await withTimeout(
+          inSpan(request, () => route.handler(input, ctx)),
+          options.requestTimeoutMs,
+          () => {
+            abort?.abort();
+            // Only a read is safe to retry blindly: a write may still complete after this answer.
+            return runtimeErrors.timeout(route.method === 'GET');
+          },
+        );
         if (result.headers) void reply.headers(result.headers);
         if (result.body instanceof RawJson) {
           // fastify sends a string with a JSON content type as it is.
