@@ -264,6 +264,40 @@ describe('observability: one request through the services shape', () => {
     assert.equal((await attempts(jobs)) + (await attempts(worker)), 1);
   });
 
+  it("serves the live dashboard's data at the gateway: its own and each instance's, with their health", async () => {
+    const refused = await fetch(`${gateway.url}/_/dashboard/data`);
+    assert.equal(refused.status, 401);
+    const answer = await fetch(`${gateway.url}/_/dashboard/data`, {
+      headers: { authorization: `Bearer ${ADMIN_KEY}` },
+    });
+    assert.equal(answer.status, 200);
+    const data = (await answer.json()) as {
+      processes: { service: string; instance: string; samples: [string, Record<string, string>, number][] }[];
+      instances: { service: string; origin: string; available: boolean }[];
+      unreachable: unknown[];
+    };
+    assert.deepEqual(
+      data.processes.map((process) => `${process.service}/${process.instance}`),
+      ['gateway/gw-1', 'jobs/jobs-1'],
+    );
+    assert.deepEqual(
+      data.instances.map((instance) => [instance.service, instance.origin, instance.available]),
+      [['jobs', jobs.url, true]],
+    );
+    assert.deepEqual(data.unreachable, []);
+    const gatewaySamples = data.processes[0]?.samples ?? [];
+    assert.ok(
+      gatewaySamples.some(
+        ([name, labels]) => name === 'tern_gateway_requests_total' && labels.upstream === 'jobs',
+      ),
+    );
+    const page = await fetch(`${gateway.url}/_/dashboard`, {
+      headers: { authorization: `Basic ${Buffer.from(`ops:${ADMIN_KEY}`).toString('base64')}` },
+    });
+    assert.equal(page.status, 200);
+    assert.match(await page.text(), /<title>Tern · live<\/title>/);
+  });
+
   it('starts a trace at the gateway when the client sends none, and passes a malformed one over', async () => {
     for (const traceparent of [
       undefined,

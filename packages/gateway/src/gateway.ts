@@ -11,9 +11,17 @@ import {
   toProblem,
   type TernError,
 } from '@tern/errors';
+import {
+  answerDashboard,
+  DASHBOARD_PREFIX,
+  gatherInstances,
+  processSnapshot,
+  type DashboardAnswer,
+} from '@tern/dashboard';
 import { checkWeights, type ServiceRegistry } from '@tern/registry';
 import {
   counter,
+  createTraceRing,
   extractTraceContext,
   gauge,
   Gauge,
@@ -25,8 +33,12 @@ import {
   type Logger,
   type Registry,
   type Span,
+  type TraceRing,
   type Tracer,
 } from '@tern/telemetry';
+
+/** A gateway built without a dashboard source shows no traces of its own. */
+const NO_TRACES: TraceRing = createTraceRing({ maxTraces: 0 });
 import { API_KEY_HEADER, type EdgeAuth, type EdgeIdentity } from './edge-auth';
 import { createCors, securityHeaders, type CorsPolicy } from './edge-headers';
 import { tunnelUpgrade, upgradeHeaders } from './upgrade';
@@ -49,6 +61,8 @@ export interface GatewayOptions {
   metrics: Registry;
   /** Makes each proxied request's span, which starts or continues the trace (W3C `traceparent`). */
   tracer: Tracer;
+  /** The live dashboard at `/_/dashboard`: this gateway's latest traces, and its instance name. */
+  dashboard?: { recent: TraceRing; instance: string };
   routes: readonly GatewayRoute[];
   /** Each service's instances, as origins (`http://10.0.0.5:8080`). */
   upstreams: Readonly<Record<string, readonly string[]>>;
@@ -434,6 +448,50 @@ export function createGateway(options: GatewayOptions): Gateway {
   }
 
   /**
+   * The live dashboard (admin credential only): this gateway's metrics and traces, with every
+   * instance's read from the instance itself, and the instances' health as the gateway sees it.
+   */
+  async function dashboard(
+    request: IncomingMessage,
+    response: ServerResponse,
+    method: string,
+    path: string,
+    requestId: string,
+  ): Promise<void> {
+    const adminKey = options.auth?.adminCredential();
+    const own = () =>
+      processSnapshot(options.metrics, options.dashboard?.recent ?? NO_TRACES, {
+        service: 'gateway',
+        instance: options.dashboard?.instance ?? 'gateway',
+      });
+    const answer = (await answerDashboard(method, path, request.headers.authorization, {
+      adminKey: () => adminKey,
+      snapshot: own,
+      async data() {
+        const now = Date.now();
+        const instances = table.services().flatMap((service) =>
+          table.instances(service).map((instance) => ({
+            service,
+            version: instance.version,
+            origin: instance.origin,
+            available: instance.available(now),
+            healthy: instance.healthy,
+            ejected: instance.ejected(now),
+          })),
+        );
+        const gathered = await gatherInstances(
+          await own(),
+          instances.map((instance) => instance.origin),
+          adminKey,
+        );
+        return { at: now, ...gathered, instances };
+      },
+    })) as DashboardAnswer;
+    response.writeHead(answer.status, { ...answer.headers, 'x-request-id': requestId });
+    response.end(method === 'HEAD' ? undefined : answer.body);
+  }
+
+  /**
    * `GET /v1/admin/routes`: the route table, every service's versions, instances and weights.
    * `PUT /v1/admin/routes/<service>` with `{"weights": {"v1": 90, "v2": 10}}`: a new split, at once
    * on this gateway and, through the registry, on every other. Admin credential (or the admin role) only.
@@ -564,6 +622,10 @@ export function createGateway(options: GatewayOptions): Gateway {
       traced = startSpan(request, method);
       if (shuttingDown) throw gatewayErrors.shuttingDown();
       if (!isCleanPath(path, maxPathLength)) throw gatewayErrors.badPath();
+      if (path === DASHBOARD_PREFIX || path.startsWith(`${DASHBOARD_PREFIX}/`)) {
+        await dashboard(request, response, method, path, requestId);
+        return;
+      }
       if (path === ADMIN_ROUTES || path.startsWith(`${ADMIN_ROUTES}/`)) {
         decorate(response, corsList);
         await adminRoutes(request, response, method, path, requestId);

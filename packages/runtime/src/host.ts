@@ -2,6 +2,7 @@ import type { AddressInfo } from 'node:net';
 import type { TernConfig } from '@tern/config';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { IDEMPOTENCY_MIGRATIONS } from '@tern/idempotency';
+import { processSnapshot } from '@tern/dashboard';
 import { createOutbox, createOutboxRelay, OUTBOX_MIGRATIONS, type OutboxRelay } from '@tern/outbox';
 import type { Consumer } from '@tern/queue';
 import { createRegistry, type Registration, type ServiceRegistry } from '@tern/registry';
@@ -165,6 +166,18 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       version: VERSION,
       title: `Tern (${names.join(', ')})`,
       readiness: () => checkReadiness(infrastructure, { migrated, stopping }),
+      dashboard: {
+        adminKey: () => adminKey.key.reveal(),
+        snapshot: () =>
+          processSnapshot(metrics, tracing.recent, { service: processName, instance: config.instanceId }),
+        async data() {
+          const own = await processSnapshot(metrics, tracing.recent, {
+            service: processName,
+            instance: config.instanceId,
+          });
+          return { at: own.at, processes: [own] };
+        },
+      },
     });
     started.http = http;
     for (const service of services) {

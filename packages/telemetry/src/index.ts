@@ -37,3 +37,4 @@ export {
   type Tracing,
   type TracingConfig,
 } from './tracing';
+export { createTraceRing, type TraceRing, type RecentTrace, type RecentSpan } from './trace-ring';

@@ -23,6 +23,7 @@ import {
   ParentBasedSampler,
   TraceIdRatioBasedSampler,
 } from '@opentelemetry/sdk-trace-base';
+import { createTraceRing, type TraceRing } from './trace-ring';
 
 export { SpanKind, SpanStatusCode, type Span, type Tracer, type Context } from '@opentelemetry/api';
 
@@ -38,6 +39,8 @@ export interface TracingConfig {
 
 export interface Tracing {
   tracer: Tracer;
+  /** This process's latest sampled traces, for the live dashboard. */
+  recent: TraceRing;
   /** Exports what is buffered and stops. */
   shutdown(): Promise<void>;
 }
@@ -48,9 +51,9 @@ let contextManagerInstalled = false;
 /**
  * Spans for one process (one per host, so tests can run several hosts in one process with their
  * own service names). Every request and message gets a span, so its trace id reaches the logs
- * and the next hop, whether or not it is sampled; only sampled spans are recorded and, with an
- * endpoint, exported over OTLP/HTTP in batches. Without an endpoint nothing is recorded unless a
- * caller's sampled trace asks for it (it is passed on either way).
+ * and the next hop, whether or not it is sampled. Sampled spans are recorded: kept in memory for
+ * the live dashboard (the latest traces only) and, with an endpoint, exported over OTLP/HTTP in
+ * batches.
  */
 export function createTracing(config: TracingConfig): Tracing {
   // The active span follows async work through AsyncLocalStorage; installed once per process.
@@ -59,26 +62,31 @@ export function createTracing(config: TracingConfig): Tracing {
     propagation.setGlobalPropagator(propagator);
     contextManagerInstalled = true;
   }
-  const exporting = config.endpoint !== undefined;
+  const recent = createTraceRing();
   const provider = new BasicTracerProvider({
     resource: resourceFromAttributes({
       'service.name': config.service,
       'service.instance.id': config.instance,
     }),
     sampler: new ParentBasedSampler({
-      root: exporting ? new TraceIdRatioBasedSampler(config.sampleRatio) : new AlwaysOffSampler(),
+      root:
+        config.sampleRatio > 0 ? new TraceIdRatioBasedSampler(config.sampleRatio) : new AlwaysOffSampler(),
     }),
-    spanProcessors: exporting
-      ? [
-          new BatchSpanProcessor(
-            new OTLPTraceExporter({ url: `${config.endpoint?.replace(/\/+$/, '')}/v1/traces` }),
-            { scheduledDelayMillis: 1_000, maxQueueSize: 8_192, maxExportBatchSize: 512 },
-          ),
-        ]
-      : [],
+    spanProcessors: [
+      recent.processor,
+      ...(config.endpoint === undefined
+        ? []
+        : [
+            new BatchSpanProcessor(
+              new OTLPTraceExporter({ url: `${config.endpoint.replace(/\/+$/, '')}/v1/traces` }),
+              { scheduledDelayMillis: 1_000, maxQueueSize: 8_192, maxExportBatchSize: 512 },
+            ),
+          ]),
+    ],
   });
   return {
     tracer: provider.getTracer('tern'),
+    recent,
     shutdown: () => provider.shutdown(),
   };
 }

@@ -86,6 +86,7 @@ export async function gatewayCommand({ config, out, err }: GatewayCommandOptions
     log,
     metrics,
     tracer: tracing.tracer,
+    dashboard: { recent: tracing.recent, instance: config.instanceId },
     routes: config.gateway.routes ?? DEFAULT_ROUTES,
     upstreams,
     upstreamTimeoutMs: config.gateway.upstreamTimeoutMs,

@@ -9,6 +9,7 @@ import FindMyWay, { type HTTPMethod } from 'find-my-way';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { Secret } from '@tern/config';
+import { answerDashboard, DASHBOARD_PREFIX, type DashboardSource } from '@tern/dashboard';
 import { answerClientError, runtimeErrors, TernError } from '@tern/errors';
 import {
   extractTraceContext,
@@ -48,6 +49,8 @@ export interface HttpAppOptions {
   version: string;
   title: string;
   readiness: () => Promise<Readiness>;
+  /** The live dashboard at `/_/dashboard` (admin credential only). */
+  dashboard?: DashboardSource;
 }
 
 export interface HttpApp {
@@ -241,6 +244,26 @@ export async function createHttpApp(options: HttpAppOptions): Promise<HttpApp> {
   await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { deepLinking: true } });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   registerHealthRoutes(app, options);
+  const { dashboard } = options;
+  if (dashboard) {
+    for (const url of [DASHBOARD_PREFIX, `${DASHBOARD_PREFIX}/*`]) {
+      app.route({
+        method: ['GET', 'HEAD'],
+        url,
+        schema: { hide: true },
+        handler: async (request, reply) => {
+          const answer = await answerDashboard(
+            request.method,
+            request.url.split('?')[0] ?? '/',
+            request.headers.authorization,
+            dashboard,
+          );
+          if (!answer) return sendProblem(request, reply, runtimeErrors.notFound());
+          return reply.code(answer.status).headers(answer.headers).send(answer.body);
+        },
+      });
+    }
+  }
 
   for (const { service, route } of options.routes) {
     app.route({
