@@ -1,0 +1,203 @@
+/**
+ * The cost of observability, in one run: the all-in-one Tern under the same mobile workload
+ * (a signed-in user reading documents by id, listing them and writing new ones) with tracing
+ * off, with 10 % of traces sampled and exported over OTLP/HTTP while /metrics is scraped every
+ * second, and with every trace sampled. Variants run in interleaved rounds on the same core;
+ * the table shows medians and the ratio to "off". Metrics are always collected in-process (they
+ * cannot be turned off); "off" means no scrape.
+ *
+ *   npm run --workspace bench observability           # about 1.5 min
+ *   BENCH_SECONDS=8 BENCH_ROUNDS=5 npm run --workspace bench observability
+ *   BENCH_OBS_ONLY=0,3 BENCH_OBS_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" npm run …
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import autocannon from 'autocannon';
+import { envNumber, pinLayout, ROOT, round, saveResults, spawnServer } from './lib/bench-process';
+
+const SECONDS = envNumber('BENCH_SECONDS', 5);
+const ROUNDS = envNumber('BENCH_ROUNDS', 3);
+const CONNECTIONS = envNumber('BENCH_CONNECTIONS', 32);
+const ADMIN_KEY = 'bench-observability-admin-key-0123456789abcdef';
+/** Extra node flags for the server (`--cpu-prof --cpu-prof-dir=/tmp/prof`). */
+const NODE_ARGS = (process.env.BENCH_OBS_NODE_ARGS ?? '').split(' ').filter(Boolean);
+/** Only these variants, by index (`0,3`). */
+const ONLY = process.env.BENCH_OBS_ONLY?.split(',').map(Number);
+
+interface Variant {
+  name: string;
+  env: Record<string, string>;
+  scrape: boolean;
+}
+
+/** A local OTLP/HTTP receiver that takes the spans and drops them, counting the exports. */
+async function startSink(): Promise<{ url: string; exports: () => number; close(): void }> {
+  let posts = 0;
+  const server = createServer((request, response) => {
+    request.resume();
+    request.on('end', () => {
+      posts++;
+      response.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    exports: () => posts,
+    close: () => server.close(),
+  };
+}
+
+async function json(url: string, init: RequestInit = {}): Promise<Record<string, unknown>> {
+  const answer = await fetch(url, init);
+  const text = await answer.text();
+  if (!answer.ok) throw new Error(`${init.method ?? 'GET'} ${url}: ${answer.status} ${text}`);
+  return JSON.parse(text) as Record<string, unknown>;
+}
+
+async function main(): Promise<void> {
+  const layout = pinLayout();
+  const sink = await startSink();
+  const variants: Variant[] = [
+    { name: 'off (no sampling, no scrape)', env: { OTEL_TRACES_SAMPLER_ARG: '0' }, scrape: false },
+    {
+      name: 'on: 10 % sampled + OTLP, metrics scraped 1/s',
+      env: { OTEL_TRACES_SAMPLER_ARG: '0.1', OTEL_EXPORTER_OTLP_ENDPOINT: sink.url },
+      scrape: true,
+    },
+    // Where the cost goes: each part alone.
+    { name: 'metrics scraped 1/s only', env: { OTEL_TRACES_SAMPLER_ARG: '0' }, scrape: true },
+    { name: '10 % sampled, no export, no scrape', env: { OTEL_TRACES_SAMPLER_ARG: '0.1' }, scrape: false },
+    {
+      name: '10 % sampled + OTLP, no scrape',
+      env: { OTEL_TRACES_SAMPLER_ARG: '0.1', OTEL_EXPORTER_OTLP_ENDPOINT: sink.url },
+      scrape: false,
+    },
+    { name: '10 % sampled, no export, scraped 1/s', env: { OTEL_TRACES_SAMPLER_ARG: '0.1' }, scrape: true },
+    {
+      name: 'on: every trace sampled + OTLP, scraped 1/s',
+      env: { OTEL_TRACES_SAMPLER_ARG: '1', OTEL_EXPORTER_OTLP_ENDPOINT: sink.url },
+      scrape: true,
+    },
+  ];
+  if (ONLY) variants.splice(0, variants.length, ...variants.filter((_, index) => ONLY.includes(index)));
+  console.log(
+    `cores: ${layout.cores}; server on core ${layout.serverCore ?? '(unpinned)'}, load generator and OTLP sink on core 0`,
+  );
+  const rates: Record<string, number[]> = {};
+  const p99s: Record<string, number[]> = {};
+  const cpu: Record<string, number[]> = {};
+  for (let round_ = 1; round_ <= ROUNDS; round_++) {
+    // Every other round in reverse, so no variant always runs first (or after the same one).
+    for (const variant of round_ % 2 === 1 ? variants : [...variants].reverse()) {
+      const dir = mkdtempSync(join(tmpdir(), 'tern-bench-obs-'));
+      const { child, pid, url } = await spawnServer({
+        name: variant.name,
+        args: [...NODE_ARGS, join(ROOT, 'apps/tern/bin/tern.js'), 'start', '--port', '0'],
+        cpus: layout.serverCore,
+        cwd: ROOT,
+        env: {
+          ...process.env,
+          TERN_DATA_DIR: dir,
+          TERN_ADMIN_KEY: ADMIN_KEY,
+          TERN_LOG_LEVEL: 'warn',
+          ...variant.env,
+        },
+        without: variant.env.OTEL_EXPORTER_OTLP_ENDPOINT ? [] : ['OTEL_EXPORTER_OTLP_ENDPOINT'],
+        listening: /listening on (http:\/\/\S+)/,
+      });
+      child.stdout?.removeAllListeners('data').resume();
+      try {
+        const admin = { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' };
+        await json(`${url}/v1/admin/collections/notes`, {
+          method: 'PUT',
+          headers: admin,
+          body: JSON.stringify({ schema: { type: 'object' } }),
+        });
+        const { accessToken } = (await json(`${url}/v1/auth/signup`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ email: 'bench@example.com', password: 'correct horse battery' }),
+        })) as { accessToken: string };
+        const user = { authorization: `Bearer ${accessToken}`, 'content-type': 'application/json' };
+        const ids: string[] = [];
+        for (let index = 0; index < 50; index++) {
+          ids.push(
+            (
+              (await json(`${url}/v1/data/notes`, {
+                method: 'POST',
+                headers: user,
+                body: JSON.stringify({ title: `note ${index}` }),
+              })) as { id: string }
+            ).id,
+          );
+        }
+        // 8 reads by id, a list and a write: a feed-reading app's mix.
+        const requests = [
+          ...ids
+            .slice(0, 8)
+            .map((id) => ({ method: 'GET' as const, path: `/v1/data/notes/${id}`, headers: user })),
+          { method: 'GET' as const, path: '/v1/data/notes?limit=10', headers: user },
+          {
+            method: 'POST' as const,
+            path: '/v1/data/notes',
+            headers: user,
+            body: JSON.stringify({ title: 'written under load' }),
+          },
+        ];
+        const scraper = variant.scrape
+          ? setInterval(() => {
+              void fetch(`${url}/metrics`)
+                .then((answer) => answer.text())
+                .catch(() => undefined);
+            }, 1_000)
+          : undefined;
+        await autocannon({ url, connections: CONNECTIONS, duration: 1, requests }); // warm-up
+        const before = cpuSeconds(pid);
+        const result = await autocannon({ url, connections: CONNECTIONS, duration: SECONDS, requests });
+        const used = cpuSeconds(pid) - before;
+        clearInterval(scraper);
+        const ok = result.requests.total - result.non2xx - result.errors;
+        (rates[variant.name] ??= []).push(ok / SECONDS);
+        (p99s[variant.name] ??= []).push(result.latency.p99);
+        (cpu[variant.name] ??= []).push((used * 1000) / Math.max(1, result.requests.total));
+        console.log(
+          `round ${round_}: ${variant.name}: ${round(ok / SECONDS, 0)} req/s, p99 ${result.latency.p99} ms, ${result.non2xx} non-2xx`,
+        );
+      } finally {
+        child.kill('SIGTERM');
+        await new Promise((resolve) => child.once('exit', resolve));
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }
+  }
+  console.log(`OTLP exports received: ${sink.exports()}`);
+  sink.close();
+  const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
+  const base = median(rates[variants[0]?.name ?? ''] ?? []);
+  const table = variants.map((variant) => ({
+    variant: variant.name,
+    'req/s (median)': round(median(rates[variant.name] ?? []), 0),
+    'ratio to off': round(median(rates[variant.name] ?? []) / base, 3),
+    'p99 ms (median)': median(p99s[variant.name] ?? []),
+    'server CPU ms/request': round(median(cpu[variant.name] ?? []), 3),
+    runs: (rates[variant.name] ?? []).map((rate) => round(rate, 0)).join(' · '),
+  }));
+  console.table(table);
+  const cost = 1 - (table[1]?.['ratio to off'] ?? 0);
+  console.log(`target: throughput cost with metrics and 10 % sampling ≤ 10 %: ${round(cost * 100, 1)} %`);
+  saveResults('observability', { seconds: SECONDS, rounds: ROUNDS, connections: CONNECTIONS, table });
+}
+
+/** CPU seconds a process has used (user + system; clock ticks of 1/100 s), from /proc. */
+function cpuSeconds(pid: number): number {
+  const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // The command name (field 2) may hold spaces; the fields after its closing parenthesis do not.
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+await main();
