@@ -17,6 +17,8 @@ export interface TernConfig {
   host: string;
   dataDir: string;
   logLevel: LogLevel;
+  /** `TERN_LOG_LEVELS`: a level per service name, over `logLevel` for that service's lines. */
+  logLevels: Record<string, LogLevel>;
   /** Admin credential from TERN_ADMIN_KEY; in the all-in-one shape generated when absent. */
   adminKey: Secret | undefined;
   bodyLimitBytes: number;

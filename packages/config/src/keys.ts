@@ -24,6 +24,26 @@ export function integer(min: number, max: number) {
   };
 }
 
+/** `name=level` pairs, comma-separated (`auth=debug,jobs=warn`); names are service names. */
+export function levelsByName<const T extends string>(
+  raw: string,
+  levels: readonly T[],
+): Parsed<Record<string, T>> {
+  const result: Record<string, T> = {};
+  for (const entry of raw
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean)) {
+    const [name = '', level = '', ...rest] = entry.split('=').map((part) => part.trim());
+    if (rest.length > 0 || !/^[a-z][a-z0-9-]{0,63}$/.test(name))
+      return bad(`must be name=level pairs such as auth=debug,jobs=warn`);
+    if (!(levels as readonly string[]).includes(level))
+      return bad(`${name}: the level must be one of ${levels.join(', ')}`);
+    result[name] = level as T;
+  }
+  return ok(result);
+}
+
 /** A decimal between 0 and 1 (`0.1`, `1`). */
 export function ratio(raw: string): Parsed<number> {
   const text = raw.trim();

@@ -209,6 +209,15 @@ describe('loadConfig', () => {
     assert.equal(config.port, 0);
     assert.deepEqual(config.services, ['system']);
   });
+  it('reads a log level per service, and refuses malformed pairs naming the key', () => {
+    const config = loadConfig({ env: { TERN_LOG_LEVELS: ' auth=debug, jobs=warn ,gateway=silent' }, cwd });
+    assert.deepEqual(config.logLevels, { auth: 'debug', jobs: 'warn', gateway: 'silent' });
+    assert.deepEqual(loadConfig({ env: {}, cwd }).logLevels, {});
+    for (const bad of ['auth', 'auth=loud', 'Auth=debug', 'auth=debug=x', '=debug']) {
+      assert.throws(() => loadConfig({ env: { TERN_LOG_LEVELS: bad }, cwd }), /TERN_LOG_LEVELS/, bad);
+    }
+  });
+
   it('takes an advertised origin whose port is the one bound ({port}), and refuses a malformed one', () => {
     const advertised = (value: string) =>
       loadConfig({ env: { TERN_ADVERTISE_URL: value }, cwd }).registry.advertiseUrl;

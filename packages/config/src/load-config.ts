@@ -11,6 +11,7 @@ import {
   advertisedOrigin,
   identifiers,
   integer,
+  levelsByName,
   ratio,
   list,
   mailbox,
@@ -70,6 +71,12 @@ export const CONFIG_KEYS = {
     description: 'Log level.',
     defaultText: 'info',
     parse: oneOf(LOG_LEVELS),
+  },
+  TERN_LOG_LEVELS: {
+    name: 'TERN_LOG_LEVELS',
+    description:
+      'Log level per service, over TERN_LOG_LEVEL for its lines: `auth=debug,jobs=warn` (services and `gateway`).',
+    parse: (raw: string) => levelsByName(raw, LOG_LEVELS),
   },
   TERN_ADMIN_KEY: {
     name: 'TERN_ADMIN_KEY',
@@ -504,6 +511,7 @@ export function loadConfig(options: LoadConfigOptions): TernConfig {
     host: get('TERN_HOST') ?? '0.0.0.0',
     dataDir,
     logLevel: (get('TERN_LOG_LEVEL') ?? 'info') as LogLevel,
+    logLevels: (get('TERN_LOG_LEVELS') ?? {}) as Record<string, LogLevel>,
     adminKey: get('TERN_ADMIN_KEY') as Secret | undefined,
     bodyLimitBytes: get('TERN_BODY_LIMIT') ?? 1024 * 1024,
     shutdownTimeoutMs: get('TERN_SHUTDOWN_TIMEOUT_MS') ?? 10_000,

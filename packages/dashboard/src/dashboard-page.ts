@@ -56,9 +56,9 @@ const html = `<!doctype html>
   <div class="chart"><h3>p99 latency (ms) by service</h3><div id="chart-p99"></div></div>
 </div>
 <h2>Instances</h2>
-<table id="instances"><thead><tr><th>process</th><th>health</th><th>CPU</th><th>RSS</th><th>event-loop p99</th><th>DB pool waiting</th></tr></thead><tbody></tbody></table>
+<table id="instances"><thead><tr><th>process</th><th>health</th><th>CPU</th><th>RSS</th><th>event-loop p99</th><th>event-loop busy</th><th>DB pool waiting</th></tr></thead><tbody></tbody></table>
 <h2>Jobs</h2>
-<table id="jobs"><thead><tr><th>type</th><th>queued</th><th>lag</th><th>dead letters</th></tr></thead><tbody></tbody></table>
+<table id="jobs"><thead><tr><th>type</th><th>queued</th><th>lag</th><th>attempts/s</th><th>failed/s</th><th>dead letters</th></tr></thead><tbody></tbody></table>
 <div class="charts">
   <div class="chart"><h3>jobs queued by type</h3><div id="chart-jobs"></div></div>
   <div class="chart"><h3>cache hit ratio · replica lag (s)</h3><div id="chart-data"></div></div>
@@ -100,7 +100,7 @@ const script = String.raw`'use strict';
     const group = (name) => (groups[name] ??= { count: 0, errors: 0, buckets: {} });
     const totals = { cacheHits: 0, cacheMisses: 0, denied: 0, cpu: {}, jobs: {}, replicas: {}, processes: [] };
     for (const process of data.processes) {
-      const proc = { key: process.service + ' · ' + process.instance, rss: 0, loop: undefined, waiting: 0, cpu: 0 };
+      const proc = { key: process.service + ' · ' + process.instance, rss: 0, loop: undefined, elu: undefined, waiting: 0, cpu: 0 };
       for (const [name, labels, value] of process.samples) {
         switch (name) {
           case 'tern_http_request_duration_seconds_count': {
@@ -135,10 +135,17 @@ const script = String.raw`'use strict';
           case 'tern_jobs_queued': (totals.jobs[labels.type] ??= {}).queued = Math.max(totals.jobs[labels.type].queued ?? 0, value); break;
           case 'tern_jobs_lag_seconds': (totals.jobs[labels.type] ??= {}).lag = Math.max(totals.jobs[labels.type].lag ?? 0, value); break;
           case 'tern_jobs_dead': (totals.jobs[labels.type] ??= {}).dead = Math.max(totals.jobs[labels.type].dead ?? 0, value); break;
+          case 'tern_jobs_attempts_total': {
+            const job = (totals.jobs[labels.type] ??= {});
+            job.attempts = (job.attempts ?? 0) + value;
+            if (labels.outcome !== 'succeeded') job.failed = (job.failed ?? 0) + value;
+            break;
+          }
           case 'tern_db_replica_lag_seconds': totals.replicas[labels.replica] = Math.max(totals.replicas[labels.replica] ?? 0, value); break;
           case 'process_cpu_seconds_total': proc.cpu = value; break;
           case 'process_resident_memory_bytes': proc.rss = value; break;
           case 'nodejs_eventloop_lag_p99_seconds': proc.loop = value; break;
+          case 'nodejs_eventloop_utilization': proc.elu = value; break;
           case 'tern_db_pool_waiting': proc.waiting += value; break;
         }
       }
@@ -241,22 +248,26 @@ const script = String.raw`'use strict';
     const instanceRows = now.totals.processes.map((proc) => {
       const cpu = before && before.totals.cpu[proc.key] !== undefined && seconds > 0
         ? (proc.cpu - before.totals.cpu[proc.key]) / seconds : undefined;
-      return row([escape(proc.key), '<span class="up">reporting</span>', pct(cpu), num(proc.rss / 1048576, 0) + ' MB', ms(proc.loop), String(proc.waiting)]);
+      return row([escape(proc.key), '<span class="up">reporting</span>', pct(cpu), num(proc.rss / 1048576, 0) + ' MB', ms(proc.loop), pct(proc.elu), String(proc.waiting)]);
     });
     for (const instance of now.instances) {
       instanceRows.push(row([escape(instance.service + ' ' + instance.version + ' · ' + instance.origin),
-        instance.available ? '<span class="up">available</span>' : '<span class="down">' + (instance.ejected ? 'ejected' : instance.healthy ? 'unavailable' : 'unhealthy') + '</span>', '', '', '', '']));
+        instance.available ? '<span class="up">available</span>' : '<span class="down">' + (instance.ejected ? 'ejected' : instance.healthy ? 'unavailable' : 'unhealthy') + '</span>', '', '', '', '', '']));
     }
-    for (const gone of now.unreachable) instanceRows.push(row([escape(gone.origin), '<span class="down">unreachable</span>', '', '', '', '']));
+    for (const gone of now.unreachable) instanceRows.push(row([escape(gone.origin), '<span class="down">unreachable</span>', '', '', '', '', '']));
     $('instances').tBodies[0].innerHTML = instanceRows.join('');
 
     const jobRows = [];
     for (const type of Object.keys(now.totals.jobs).sort()) {
       const job = now.totals.jobs[type];
+      const was = before && before.totals.jobs[type];
+      const perSecond = (key) => (was && seconds > 0 ? Math.max(0, (job[key] ?? 0) - (was[key] ?? 0)) / seconds : undefined);
       push(seriesFor(history.jobs, type), job.queued ?? 0);
-      jobRows.push(row([escape(type), String(job.queued ?? 0), num(job.lag ?? 0) + ' s', String(job.dead ?? 0)], 'data-type="' + escape(type) + '"'));
+      jobRows.push(row([escape(type), String(job.queued ?? 0), num(job.lag ?? 0) + ' s', num(perSecond('attempts')), num(perSecond('failed')), String(job.dead ?? 0)],
+        'data-type="' + escape(type) + '"'));
     }
-    $('jobs').tBodies[0].innerHTML = jobRows.join('') || row(['no job queued', '', '', '']);
+    for (const type of Object.keys(history.jobs)) if (!now.totals.jobs[type]) push(history.jobs[type], undefined);
+    $('jobs').tBodies[0].innerHTML = jobRows.join('') || row(['no job yet', '', '', '', '', '']);
     $('replicas').tBodies[0].innerHTML = Object.keys(now.totals.replicas).map((name) => row([escape(name), ms(now.totals.replicas[name])])).join('') || row(['no replica', '']);
 
     draw('chart-rate', 'requests/s', history.rate, 'req/s');

@@ -11,6 +11,7 @@ export const DASHBOARD_METRICS = [
   'tern_jobs_queued',
   'tern_jobs_lag_seconds',
   'tern_jobs_dead',
+  'tern_jobs_attempts_total',
   'tern_cache_hits_total',
   'tern_cache_misses_total',
   'tern_db_replica_lag_seconds',
@@ -22,6 +23,7 @@ export const DASHBOARD_METRICS = [
   'process_cpu_seconds_total',
   'process_resident_memory_bytes',
   'nodejs_eventloop_lag_p99_seconds',
+  'nodejs_eventloop_utilization',
 ] as const;
 
 /** One sample: a metric's (or histogram series') name, its labels and value. */

@@ -63,6 +63,9 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     ...(options.logDestination ? { destination: options.logDestination } : {}),
   });
   const metrics = createMetricsRegistry({ service: processName, instance: config.instanceId });
+  /** A service's own log level (`TERN_LOG_LEVELS`), for the loggers made for its lines. */
+  const levelOf = (service: string) =>
+    config.logLevels[service] ? { level: config.logLevels[service] } : undefined;
   const tracing = createTracing({
     service: `tern-${processName}`,
     instance: config.instanceId,
@@ -138,7 +141,10 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       apiUrl: () => config.apiUrl ?? ownUrl,
     };
     const services = definitions.map((definition) => {
-      const module = definition.create({ ...deps, log: log.child({ component: definition.name }) });
+      const module = definition.create({
+        ...deps,
+        log: log.child({ component: definition.name }, levelOf(definition.name)),
+      });
       if (module.name !== definition.name) {
         throw new Error(`service ${definition.name} built a module named ${module.name}`);
       }
@@ -156,6 +162,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       log,
       metrics,
       tracer: tracing.tracer,
+      logLevels: config.logLevels,
       ...(accessTokens ? { accessTokens } : {}),
       routes: services.flatMap((service) =>
         service.routes.map((route) => ({ service: service.name, route })),
@@ -185,7 +192,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       started.services.push(service);
     }
     await http.app.listen({ port: config.port, host: config.host });
-    started.consumers = await startConsumers(services, infrastructure, log, tracing.tracer);
+    started.consumers = await startConsumers(services, infrastructure, log, tracing.tracer, config.logLevels);
     started.relay = createOutboxRelay({
       store: infrastructure.store,
       queue: infrastructure.queue,
@@ -324,6 +331,7 @@ async function startConsumers(
   infrastructure: Infrastructure,
   log: Logger,
   tracer: Tracer,
+  levels: Readonly<Record<string, string>>,
 ): Promise<Consumer[]> {
   const consumers: Consumer[] = [];
   for (const service of services) {
@@ -352,12 +360,10 @@ async function startConsumers(
             await withSpan(
               span,
               async () => {
-                const messageLog = log.child({
-                  component: service.name,
-                  topic: message.topic,
-                  messageId: message.id,
-                  requestId,
-                });
+                const messageLog = log.child(
+                  { component: service.name, topic: message.topic, messageId: message.id, requestId },
+                  levels[service.name] ? { level: levels[service.name] } : undefined,
+                );
                 await definition.handle(message, { requestId, log: messageLog });
               },
               parent,

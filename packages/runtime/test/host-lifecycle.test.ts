@@ -31,6 +31,7 @@ describe('the host', () => {
       const text = await metrics.text();
       assert.match(text, /process_cpu_user_seconds_total/);
       assert.match(text, /nodejs_eventloop_lag_seconds/);
+      assert.match(text, /nodejs_eventloop_utilization\{[^}]*\} (0(\.\d+)?|1)$/m);
       assert.match(
         text,
         /tern_http_request_duration_seconds_count\{.*route="\/v1\/fixture\/notes\/:id".*status="404"/,
@@ -70,6 +71,33 @@ describe('the host', () => {
       assert.ok(!t.rawLogs.some((line) => line.includes(t.adminKey)), 'admin key never logged');
     } finally {
       await t.close();
+    }
+  });
+
+  it("logs a service's lines at its own level (TERN_LOG_LEVELS), over the process's", async () => {
+    const post = (t: { url: string }, id: string) =>
+      fetch(`${t.url}/v1/fixture/notes`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-request-id': `req-${id}` },
+        body: JSON.stringify({ id, text: 'hello' }),
+      });
+    const quiet = await startTestHost([fixtureService], { TERN_LOG_LEVEL: 'warn' });
+    const chatty = await startTestHost([fixtureService], {
+      TERN_LOG_LEVEL: 'warn',
+      TERN_LOG_LEVELS: 'fixture=info',
+    });
+    try {
+      assert.equal((await post(quiet, 'lvl1')).status, 201);
+      assert.equal((await post(chatty, 'lvl2')).status, 201);
+      assert.ok(!quiet.logs.some((line) => line.msg === 'creating note'), 'info is below warn');
+      const line = chatty.logs.find((entry) => entry.msg === 'creating note');
+      assert.equal(line?.component, 'fixture');
+      assert.equal(line?.requestId, 'req-lvl2');
+      assert.match(String(line?.traceId), /^[0-9a-f]{32}$/);
+      // The process's own lines stay at its level.
+      assert.ok(!chatty.logs.some((entry) => entry.msg === 'request'));
+    } finally {
+      await Promise.all([quiet.close(), chatty.close()]);
     }
   });
 

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { Registry, collectDefaultMetrics, Counter, Gauge, Histogram } from 'prom-client';
 
 export { Registry, Counter, Gauge, Histogram } from 'prom-client';
@@ -15,6 +16,19 @@ export function createMetricsRegistry(labels: { service: string; instance: strin
   const registry = new Registry();
   registry.setDefaultLabels(labels);
   collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 10 });
+  // Event-loop utilization (busy share of the loop's time) since the previous scrape: the
+  // saturation signal of a Node process, which CPU time alone blurs with the libuv threads'.
+  let since = performance.eventLoopUtilization();
+  new Gauge({
+    name: 'nodejs_eventloop_utilization',
+    help: 'Share of time the event loop was busy since the previous collection (0 to 1).',
+    registers: [registry],
+    collect() {
+      const now = performance.eventLoopUtilization();
+      this.set(performance.eventLoopUtilization(now, since).utilization);
+      since = now;
+    },
+  });
   return registry;
 }
 

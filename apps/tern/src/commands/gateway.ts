@@ -33,7 +33,11 @@ export async function gatewayCommand({ config, out, err }: GatewayCommandOptions
     );
     return 2;
   }
-  const log = createLogger({ service: 'gateway', instance: config.instanceId, level: config.logLevel });
+  const log = createLogger({
+    service: 'gateway',
+    instance: config.instanceId,
+    level: config.logLevels.gateway ?? config.logLevel,
+  });
   const metrics = createMetricsRegistry({ service: 'gateway', instance: config.instanceId });
   const tracing = createTracing({
     service: 'tern-gateway',

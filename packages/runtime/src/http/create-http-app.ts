@@ -40,6 +40,8 @@ export interface HttpAppOptions {
   metrics: Registry;
   /** Makes each request's server span, continuing the caller's `traceparent`. */
   tracer: Tracer;
+  /** A level per service (`TERN_LOG_LEVELS`) for the lines its handlers write. */
+  logLevels?: Readonly<Record<string, string>>;
   routes: readonly { service: string; route: Route }[];
   adminKey: Secret;
   /** Verifies user access tokens; without one, only the admin key is accepted. */
@@ -306,10 +308,11 @@ export async function createHttpApp(options: HttpAppOptions): Promise<HttpApp> {
           userAgent: request.headers['user-agent']?.slice(0, 512),
           get log() {
             const identity = identities.get(request);
-            return (log ??= (request.log as Logger).child({
-              component: service,
-              ...(identity?.kind === 'user' ? { userId: identity.id } : {}),
-            }));
+            const level = options.logLevels?.[service];
+            return (log ??= (request.log as Logger).child(
+              { component: service, ...(identity?.kind === 'user' ? { userId: identity.id } : {}) },
+              level ? { level } : undefined,
+            ));
           },
           get signal() {
             if (!abort) {
