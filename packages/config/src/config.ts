@@ -39,7 +39,14 @@ export interface TernConfig {
   /** `TERN_API_URL`: where services call Tern's public API; unset: the process's own URL. */
   apiUrl: string | undefined;
   /** OpenTelemetry traces: `OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_TRACES_SAMPLER_ARG`. */
-  tracing: { endpoint: string | undefined; sampleRatio: number };
+  tracing: {
+    endpoint: string | undefined;
+    sampleRatio: number;
+    /** `OTEL_BSP_*`: the batch span processor's export delay, buffer and batch size. */
+    exportDelayMs: number;
+    maxQueueSize: number;
+    maxExportBatchSize: number;
+  };
   jobs: JobsConfig;
   gateway: GatewayConfig;
   registry: {

@@ -209,6 +209,46 @@ describe('loadConfig', () => {
     assert.equal(config.port, 0);
     assert.deepEqual(config.services, ['system']);
   });
+  it('reads the OpenTelemetry settings, with defaults, and refuses bad ones naming the key', () => {
+    assert.deepEqual(loadConfig({ env: {}, cwd }).tracing, {
+      endpoint: undefined,
+      sampleRatio: 0.1,
+      exportDelayMs: 1_000,
+      maxQueueSize: 8_192,
+      maxExportBatchSize: 512,
+    });
+    const config = loadConfig({
+      env: {
+        OTEL_EXPORTER_OTLP_ENDPOINT: 'http://otel-collector:4318/',
+        OTEL_TRACES_SAMPLER_ARG: '0.25',
+        OTEL_BSP_SCHEDULE_DELAY: '250',
+        OTEL_BSP_MAX_QUEUE_SIZE: '2048',
+        OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '256',
+      },
+      cwd,
+    });
+    assert.deepEqual(config.tracing, {
+      endpoint: 'http://otel-collector:4318',
+      sampleRatio: 0.25,
+      exportDelayMs: 250,
+      maxQueueSize: 2_048,
+      maxExportBatchSize: 256,
+    });
+    assert.equal(loadConfig({ env: { OTEL_TRACES_SAMPLER_ARG: '1' }, cwd }).tracing.sampleRatio, 1);
+    assert.equal(loadConfig({ env: { OTEL_TRACES_SAMPLER_ARG: '0' }, cwd }).tracing.sampleRatio, 0);
+    for (const [key, value] of [
+      ['OTEL_TRACES_SAMPLER_ARG', '1.5'],
+      ['OTEL_TRACES_SAMPLER_ARG', '-0.1'],
+      ['OTEL_TRACES_SAMPLER_ARG', 'half'],
+      ['OTEL_EXPORTER_OTLP_ENDPOINT', 'grpc://collector:4317'],
+      ['OTEL_EXPORTER_OTLP_ENDPOINT', 'not a url'],
+      ['OTEL_BSP_SCHEDULE_DELAY', '0'],
+      ['OTEL_BSP_MAX_QUEUE_SIZE', 'many'],
+    ] as const) {
+      assert.throws(() => loadConfig({ env: { [key]: value }, cwd }), new RegExp(key), `${key}=${value}`);
+    }
+  });
+
   it('reads a log level per service, and refuses malformed pairs naming the key', () => {
     const config = loadConfig({ env: { TERN_LOG_LEVELS: ' auth=debug, jobs=warn ,gateway=silent' }, cwd });
     assert.deepEqual(config.logLevels, { auth: 'debug', jobs: 'warn', gateway: 'silent' });

@@ -406,6 +406,24 @@ export const CONFIG_KEYS = {
     defaultText: '0.1',
     parse: ratio,
   },
+  OTEL_BSP_SCHEDULE_DELAY: {
+    name: 'OTEL_BSP_SCHEDULE_DELAY',
+    description: 'Milliseconds between span exports (OTLP batches).',
+    defaultText: '1000',
+    parse: integer(10, 60_000),
+  },
+  OTEL_BSP_MAX_QUEUE_SIZE: {
+    name: 'OTEL_BSP_MAX_QUEUE_SIZE',
+    description: 'Spans buffered for export at most; beyond it new spans are dropped (counted by the SDK).',
+    defaultText: '8192',
+    parse: integer(64, 1_000_000),
+  },
+  OTEL_BSP_MAX_EXPORT_BATCH_SIZE: {
+    name: 'OTEL_BSP_MAX_EXPORT_BATCH_SIZE',
+    description: 'Spans per OTLP request at most (a full batch is exported at once).',
+    defaultText: '512',
+    parse: integer(1, 100_000),
+  },
   TERN_JOBS_CONCURRENCY: {
     name: 'TERN_JOBS_CONCURRENCY',
     description: 'Jobs one worker process runs at once.',
@@ -576,6 +594,9 @@ export function loadConfig(options: LoadConfigOptions): TernConfig {
     tracing: {
       endpoint: get('OTEL_EXPORTER_OTLP_ENDPOINT')?.replace(/\/+$/, ''),
       sampleRatio: get('OTEL_TRACES_SAMPLER_ARG') ?? 0.1,
+      exportDelayMs: get('OTEL_BSP_SCHEDULE_DELAY') ?? 1_000,
+      maxQueueSize: get('OTEL_BSP_MAX_QUEUE_SIZE') ?? 8_192,
+      maxExportBatchSize: get('OTEL_BSP_MAX_EXPORT_BATCH_SIZE') ?? 512,
     },
     jobs: {
       concurrency: get('TERN_JOBS_CONCURRENCY') ?? 8,

@@ -71,6 +71,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     instance: config.instanceId,
     endpoint: config.tracing.endpoint,
     sampleRatio: config.tracing.sampleRatio,
+    batch: config.tracing,
   });
   const telemetry: Telemetry = { log, metrics, tracer: tracing.tracer };
   const adminKey = ensureAdminKey(config);

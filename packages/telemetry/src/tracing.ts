@@ -35,6 +35,8 @@ export interface TracingConfig {
   endpoint: string | undefined;
   /** Share of new traces sampled (a trace started elsewhere follows its parent's decision). */
   sampleRatio: number;
+  /** Export batching (`OTEL_BSP_*`): delay between exports, spans buffered, spans per request. */
+  batch?: { exportDelayMs: number; maxQueueSize: number; maxExportBatchSize: number };
 }
 
 export interface Tracing {
@@ -79,7 +81,14 @@ export function createTracing(config: TracingConfig): Tracing {
         : [
             new BatchSpanProcessor(
               new OTLPTraceExporter({ url: `${config.endpoint.replace(/\/+$/, '')}/v1/traces` }),
-              { scheduledDelayMillis: 1_000, maxQueueSize: 8_192, maxExportBatchSize: 512 },
+              {
+                scheduledDelayMillis: config.batch?.exportDelayMs ?? 1_000,
+                maxQueueSize: config.batch?.maxQueueSize ?? 8_192,
+                maxExportBatchSize: Math.min(
+                  config.batch?.maxExportBatchSize ?? 512,
+                  config.batch?.maxQueueSize ?? 8_192,
+                ),
+              },
             ),
           ]),
     ],

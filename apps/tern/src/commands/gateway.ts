@@ -44,6 +44,7 @@ export async function gatewayCommand({ config, out, err }: GatewayCommandOptions
     instance: config.instanceId,
     endpoint: config.tracing.endpoint,
     sampleRatio: config.tracing.sampleRatio,
+    batch: config.tracing,
   });
   const telemetry = { log, metrics, tracer: tracing.tracer };
   // Instances that register (TERN_ADVERTISE_URL) are found in Redis, with the traffic split.
