@@ -11,21 +11,14 @@ import {
   waitFor,
   type TestDatabase,
 } from '@tern/testing';
+import { metricSum } from './metric-sum';
 import { spawnTern, type TernProcess } from './spawn-tern';
 
 const ADMIN_KEY = 'e2e-gateway-admin-key-that-is-long-enough-0123';
 
 /** Requests an instance served on a route, from its own /metrics. */
-async function served(instance: TernProcess, route: string): Promise<number> {
-  const text = await (await fetch(`${instance.url}/metrics`)).text();
-  let total = 0;
-  for (const line of text.split('\n')) {
-    if (line.startsWith('tern_http_request_duration_seconds_count') && line.includes(`route="${route}"`)) {
-      total += Number(line.slice(line.lastIndexOf(' ') + 1));
-    }
-  }
-  return total;
-}
+const served = (instance: TernProcess, route: string) =>
+  metricSum(instance, 'tern_http_request_duration_seconds_count', [`route="${route}"`]);
 
 describe('the services shape behind `tern start --service gateway`', () => {
   let database: TestDatabase;

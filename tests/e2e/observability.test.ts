@@ -13,6 +13,7 @@ import {
   waitFor,
   type TestDatabase,
 } from '@tern/testing';
+import { metricSum } from './metric-sum';
 import { spawnTern, type TernProcess } from './spawn-tern';
 
 const ADMIN_KEY = 'e2e-observability-admin-key-long-enough-0123';
@@ -93,17 +94,6 @@ function linesOfTrace(process: TernProcess, traceId: string): Record<string, unk
     .split('\n')
     .filter((line) => line.startsWith('{') && line.includes(traceId))
     .map((line) => JSON.parse(line) as Record<string, unknown>);
-}
-
-/** The sum of a metric's samples whose labels include every one of `labels`. */
-async function metricSum(process: TernProcess, name: string, labels: string[]): Promise<number> {
-  const text = await (await fetch(`${process.url}/metrics`)).text();
-  let total = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
-    if (labels.every((label) => line.includes(label))) total += Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return total;
 }
 
 describe('observability: one request through the services shape', () => {

@@ -60,10 +60,13 @@ export interface DashboardData {
 const TRACE_WINDOW_MS = 60_000;
 const TRACES_KEPT = 10;
 
-/** This process's snapshot: the dashboard's metric families (collected now) and its slowest traces. */
+/**
+ * This process's snapshot: the dashboard's metric families (collected now) and its slowest
+ * traces (none without a trace ring).
+ */
 export async function processSnapshot(
   registry: Registry,
-  recent: TraceRing,
+  recent: TraceRing | undefined,
   process: { service: string; instance: string },
 ): Promise<ProcessSnapshot> {
   const samples: Sample[] = [];
@@ -86,6 +89,6 @@ export async function processSnapshot(
     instance: process.instance,
     at: Date.now(),
     samples,
-    traces: recent.slowest(TRACE_WINDOW_MS, TRACES_KEPT),
+    traces: recent?.slowest(TRACE_WINDOW_MS, TRACES_KEPT) ?? [],
   };
 }

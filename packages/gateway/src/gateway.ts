@@ -21,7 +21,6 @@ import {
 import { checkWeights, type ServiceRegistry } from '@tern/registry';
 import {
   counter,
-  createTraceRing,
   extractTraceContext,
   gauge,
   Gauge,
@@ -37,8 +36,6 @@ import {
   type Tracer,
 } from '@tern/telemetry';
 
-/** A gateway built without a dashboard source shows no traces of its own. */
-const NO_TRACES: TraceRing = createTraceRing({ maxTraces: 0 });
 import { API_KEY_HEADER, type EdgeAuth, type EdgeIdentity } from './edge-auth';
 import { createCors, securityHeaders, type CorsPolicy } from './edge-headers';
 import { tunnelUpgrade, upgradeHeaders } from './upgrade';
@@ -427,6 +424,16 @@ export function createGateway(options: GatewayOptions): Gateway {
   }
 
   /** What the admin API shows of a service: its split and each version's instances. */
+  /** One instance as the admin API and the dashboard show it. */
+  const instanceView = (instance: UpstreamInstance, now: number) => ({
+    origin: instance.origin,
+    available: instance.available(now),
+    healthy: instance.healthy,
+    ejected: instance.ejected(now),
+    draining: instance.draining,
+    outstanding: instance.outstanding,
+  });
+
   function describeService(service: string) {
     const now = Date.now();
     return {
@@ -434,14 +441,7 @@ export function createGateway(options: GatewayOptions): Gateway {
       versions: Object.fromEntries(
         [...table.versions(service)].map(([version, instances]) => [
           version,
-          instances.map((instance) => ({
-            origin: instance.origin,
-            available: instance.available(now),
-            healthy: instance.healthy,
-            ejected: instance.ejected(now),
-            draining: instance.draining,
-            outstanding: instance.outstanding,
-          })),
+          instances.map((instance) => instanceView(instance, now)),
         ]),
       ),
     };
@@ -460,7 +460,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   ): Promise<void> {
     const adminKey = options.auth?.adminCredential();
     const own = () =>
-      processSnapshot(options.metrics, options.dashboard?.recent ?? NO_TRACES, {
+      processSnapshot(options.metrics, options.dashboard?.recent, {
         service: 'gateway',
         instance: options.dashboard?.instance ?? 'gateway',
       });
@@ -469,16 +469,13 @@ export function createGateway(options: GatewayOptions): Gateway {
       snapshot: own,
       async data() {
         const now = Date.now();
-        const instances = table.services().flatMap((service) =>
-          table.instances(service).map((instance) => ({
-            service,
-            version: instance.version,
-            origin: instance.origin,
-            available: instance.available(now),
-            healthy: instance.healthy,
-            ejected: instance.ejected(now),
-          })),
-        );
+        const instances = table
+          .services()
+          .flatMap((service) =>
+            table
+              .instances(service)
+              .map((instance) => ({ service, version: instance.version, ...instanceView(instance, now) })),
+          );
         const gathered = await gatherInstances(
           await own(),
           instances.map((instance) => instance.origin),

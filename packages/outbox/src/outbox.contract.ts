@@ -101,7 +101,6 @@ export function runOutboxContract(name: string, open: () => Promise<OutboxFixtur
       // Let the relay find nothing and settle into a long wait.
       await new Promise((resolve) => setTimeout(resolve, 100));
       for (const id of ['n1', 'n2']) {
-        const started = Date.now();
         await fixture.store.transaction(async (tx) => {
           await tx.execute('INSERT INTO outbox_items (id) VALUES ($1)', [`${topic}-${id}`]);
           return nudging.add(tx, { topic, payload: { id } });
@@ -110,7 +109,6 @@ export function runOutboxContract(name: string, open: () => Promise<OutboxFixtur
           timeoutMs: 5_000,
           what: `event ${id}, published well before the idle poll`,
         });
-        assert.ok(Date.now() - started < 5_000);
         // Idle again (its wait doubling back up) before the next add.
         await new Promise((resolve) => setTimeout(resolve, 300));
       }

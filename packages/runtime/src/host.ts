@@ -159,6 +159,8 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     migrated = true;
 
     const accessTokens = createProcessTokenVerifier(config, services, telemetry);
+    const ownSnapshot = () =>
+      processSnapshot(metrics, tracing.recent, { service: processName, instance: config.instanceId });
     const http = await createHttpApp({
       log,
       metrics,
@@ -176,13 +178,9 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       readiness: () => checkReadiness(infrastructure, { migrated, stopping }),
       dashboard: {
         adminKey: () => adminKey.key.reveal(),
-        snapshot: () =>
-          processSnapshot(metrics, tracing.recent, { service: processName, instance: config.instanceId }),
+        snapshot: ownSnapshot,
         async data() {
-          const own = await processSnapshot(metrics, tracing.recent, {
-            service: processName,
-            instance: config.instanceId,
-          });
+          const own = await ownSnapshot();
           return { at: own.at, processes: [own] };
         },
       },
@@ -193,7 +191,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       started.services.push(service);
     }
     await http.app.listen({ port: config.port, host: config.host });
-    started.consumers = await startConsumers(services, infrastructure, log, tracing.tracer, config.logLevels);
+    started.consumers = await startConsumers(services, infrastructure, log, tracing.tracer, levelOf);
     started.relay = createOutboxRelay({
       store: infrastructure.store,
       queue: infrastructure.queue,
@@ -332,7 +330,7 @@ async function startConsumers(
   infrastructure: Infrastructure,
   log: Logger,
   tracer: Tracer,
-  levels: Readonly<Record<string, string>>,
+  levelOf: (service: string) => { level: string } | undefined,
 ): Promise<Consumer[]> {
   const consumers: Consumer[] = [];
   for (const service of services) {
@@ -363,7 +361,7 @@ async function startConsumers(
               async () => {
                 const messageLog = log.child(
                   { component: service.name, topic: message.topic, messageId: message.id, requestId },
-                  levels[service.name] ? { level: levels[service.name] } : undefined,
+                  levelOf(service.name),
                 );
                 await definition.handle(message, { requestId, log: messageLog });
               },
