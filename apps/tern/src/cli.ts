@@ -6,6 +6,7 @@ import { printAdminKey } from './commands/admin-key';
 import { printConfig } from './commands/config';
 import { printMail } from './commands/mail';
 import { gatewayCommand } from './commands/gateway';
+import { loadCommand } from './commands/load';
 import { startCommand } from './commands/start';
 import { upCommand } from './commands/up';
 
@@ -28,6 +29,8 @@ Commands:
                                             DATABASE_URL, REDIS_URL, NATS_URL (local defaults).
   admin-key                                 Print the admin key generated in the data dir.
   config                                    Print the configuration reference and the current values.
+  load <scenario> --target <url> [...]     Load-test a running Tern (or any URL) and report what broke
+                                            first; \`tern load --help\` for its options.
   mail [--to <address>] [--limit <n>]       Print the mail the embedded transport recorded (sign-up and
                                             reset codes), newest last.
   services                                  List the services this program can host.
@@ -42,6 +45,7 @@ export async function runCli(argv: string[], options: CliOptions = {}): Promise<
   const out = options.out ?? ((line: string) => process.stdout.write(`${line}\n`));
   const err = options.err ?? ((line: string) => process.stderr.write(`${line}\n`));
   const [command = 'help', ...rest] = argv;
+  if (command === 'load') return loadCommand(rest, { env, out, err });
 
   let parsed: ReturnType<typeof parseFlags>;
   try {

@@ -213,7 +213,7 @@ describe('loadConfig', () => {
     assert.deepEqual(loadConfig({ env: {}, cwd }).tracing, {
       endpoint: undefined,
       sampleRatio: 0.1,
-      exportDelayMs: 1_000,
+      exportDelayMs: 100,
       maxQueueSize: 8_192,
       maxExportBatchSize: 512,
     });

@@ -82,7 +82,7 @@ export function createTracing(config: TracingConfig): Tracing {
             new BatchSpanProcessor(
               new OTLPTraceExporter({ url: `${config.endpoint.replace(/\/+$/, '')}/v1/traces` }),
               {
-                scheduledDelayMillis: config.batch?.exportDelayMs ?? 1_000,
+                scheduledDelayMillis: config.batch?.exportDelayMs ?? 100,
                 maxQueueSize: config.batch?.maxQueueSize ?? 8_192,
                 maxExportBatchSize: Math.min(
                   config.batch?.maxExportBatchSize ?? 512,

@@ -1,0 +1,216 @@
+import { performance } from 'node:perf_hooks';
+import { drive } from './drive';
+import { LoadSession, type SessionOptions } from './load-session';
+import { MetricsWatcher } from './metrics-watcher';
+import { Recorder, type IntervalPoint } from './recorder';
+import { checkThresholds, generatorWarnings, type LoadResult } from './run-load';
+import { saturated, signalsBetween, type Signal } from './saturation';
+import type { Threshold, ThresholdResult } from './thresholds';
+
+export interface FindLimitOptions extends SessionOptions {
+  /** The first step's arrival rate, per second. */
+  startRate: number;
+  /** Each step's rate is the previous one's times this. */
+  growth: number;
+  maxRate: number;
+  stepMs: number;
+  /** The search stops after this long whatever happened. */
+  maxDurationMs: number;
+  thresholds: readonly Threshold[];
+  /** The `/metrics` URLs of the processes under test (the gateway's and every instance's). */
+  metricsUrls: readonly string[];
+  metricsHeaders?: Record<string, string>;
+  maxInFlight: number;
+  onTick?(point: IntervalPoint): void;
+  onStep?(step: LimitStep): void;
+  signal?: AbortSignal;
+}
+
+/** One constant-rate step of the search. */
+export interface LimitStep {
+  rate: number;
+  /** Completed requests per second. */
+  achieved: number;
+  p50Ms: number;
+  p99Ms: number;
+  errorRate: number;
+  thresholds: ThresholdResult[];
+  passed: boolean;
+  generatorCpu: number;
+  /** Every signal read in this step, saturated or not. */
+  signals: Signal[];
+}
+
+export interface LimitFinding {
+  /** The highest rate at which every threshold held; undefined when the first step broke one. */
+  sustainedRate: number | undefined;
+  /** The rate at which a threshold broke, and which. */
+  brokeAt: { rate: number; thresholds: string[] } | undefined;
+  /** The first component seen saturated, at which step's rate, with the evidence. */
+  firstSaturated: { component: string; rate: number; evidence: string[] } | undefined;
+  /** A sentence for the terminal and the report. */
+  verdict: string;
+  steps: LimitStep[];
+}
+
+/**
+ * The saturation finder: constant-rate steps, each `growth` times the last, until a threshold
+ * breaks, while every process's `/metrics` is read once a second. It names the first component
+ * whose signals crossed their saturation level (CPU of a process at a core, a busy event loop,
+ * queries waiting for the database pool, growing queue lag, rate-limit refusals, replica lag),
+ * and the rate at which that happened.
+ */
+export async function findLimit(options: FindLimitOptions): Promise<LoadResult & { limit: LimitFinding }> {
+  const session = new LoadSession(options);
+  const watcher = new MetricsWatcher(
+    options.metricsUrls,
+    options.metricsHeaders ? { headers: options.metricsHeaders } : {},
+  );
+  const whole = new Recorder();
+  const series: IntervalPoint[] = [];
+  const steps: LimitStep[] = [];
+  const startedAt = new Date();
+  let firstSaturated: LimitFinding['firstSaturated'];
+  let cpuPeak = 0;
+  let lateP99Ms = 0;
+  let lateMaxMs = 0;
+  let dropped = 0;
+  const started = performance.now();
+  try {
+    await session.setup();
+    // A warm-up step, not judged: the population signs up (password hashing) and the JIT warms.
+    await drive(session, {
+      model: {
+        kind: 'open',
+        stages: [{ durationMs: options.stepMs, from: options.startRate, to: options.startRate }],
+      },
+      recorder: new Recorder(),
+      maxInFlight: options.maxInFlight,
+      graceMs: Math.min(options.timeoutMs, 2_000),
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    watcher.start();
+    let rate = options.startRate;
+    while (rate <= options.maxRate && performance.now() - started + options.stepMs <= options.maxDurationMs) {
+      if (options.signal?.aborted) break;
+      const recorder = new Recorder(whole);
+      const from = performance.now();
+      const stats = await drive(session, {
+        model: { kind: 'open', stages: [{ durationMs: options.stepMs, from: rate, to: rate }] },
+        recorder,
+        maxInFlight: options.maxInFlight,
+        graceMs: Math.min(options.timeoutMs, 2_000),
+        offsetS: (from - started) / 1_000,
+        onTick: (point) => {
+          series.push(point);
+          options.onTick?.(point);
+        },
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+      await watcher.scrapeAll();
+      const to = performance.now();
+      cpuPeak = Math.max(cpuPeak, stats.cpuPeak);
+      lateP99Ms = Math.max(lateP99Ms, stats.lateP99Ms);
+      lateMaxMs = Math.max(lateMaxMs, stats.lateMaxMs);
+      dropped += stats.dropped;
+      const totals = recorder.totals();
+      const seconds = options.stepMs / 1_000;
+      const thresholds = checkThresholds(options.thresholds, totals, recorder.stepSummaries(), seconds);
+      const signals = signalsBetween(watcher.readings, from + 1_500, to);
+      if (stats.cpuMean >= 0.9) {
+        signals.push({
+          component: 'load generator',
+          kind: 'cpu',
+          value: stats.cpuMean,
+          level: 0.9,
+          saturated: true,
+          evidence: `the load generator's own CPU at ${Math.round(stats.cpuMean * 100)} % of a core`,
+        });
+      }
+      const step: LimitStep = {
+        rate,
+        achieved: totals.requests / seconds,
+        p50Ms: totals.latencyMs.p50,
+        p99Ms: totals.latencyMs.p99,
+        errorRate: totals.requests ? totals.errors / totals.requests : 0,
+        thresholds,
+        passed: thresholds.every((result) => result.ok),
+        generatorCpu: stats.cpuMean,
+        signals,
+      };
+      steps.push(step);
+      options.onStep?.(step);
+      const worst = saturated(signals);
+      if (!firstSaturated && worst[0]) {
+        const component = worst[0].component;
+        firstSaturated = {
+          component,
+          rate,
+          evidence: worst.filter((signal) => signal.component === component).map((signal) => signal.evidence),
+        };
+      }
+      if (!step.passed) break;
+      rate = Math.max(rate + 1, Math.round(rate * options.growth));
+    }
+  } finally {
+    watcher.stop();
+    await session.close();
+  }
+  const broke = steps.find((step) => !step.passed);
+  const passedSteps = steps.filter((step) => step.passed);
+  const sustainedRate = passedSteps.length ? passedSteps[passedSteps.length - 1]?.rate : undefined;
+  const limit: LimitFinding = {
+    sustainedRate,
+    brokeAt: broke
+      ? { rate: broke.rate, thresholds: broke.thresholds.filter((t) => !t.ok).map((t) => t.threshold) }
+      : undefined,
+    firstSaturated,
+    verdict: verdict(sustainedRate, broke, firstSaturated),
+    steps,
+  };
+  const durationS = (performance.now() - started) / 1_000;
+  const totals = whole.totals();
+  const generator = { cpuMean: 0, cpuPeak, lateP99Ms, lateMaxMs, dropped };
+  generator.cpuMean = steps.length
+    ? steps.reduce((sum, step) => sum + step.generatorCpu, 0) / steps.length
+    : 0;
+  const warnings = generatorWarnings(generator);
+  for (const [journey, { count, first }] of session.journeyErrors)
+    warnings.push(`journey ${journey} threw ${count} times, first: ${first}`);
+  return {
+    scenario: options.scenario.name,
+    target: options.target.href,
+    model: 'open',
+    stages: steps.map((step) => ({ durationMs: options.stepMs, from: step.rate, to: step.rate })),
+    startedAt: startedAt.toISOString(),
+    durationS: Math.round(durationS * 1_000) / 1_000,
+    totals: { ...totals, rate: totals.requests / Math.max(durationS, 0.001) },
+    steps: whole.stepSummaries(),
+    series,
+    thresholds: broke?.thresholds ?? steps[steps.length - 1]?.thresholds ?? [],
+    passed: true,
+    generator: { ...generator, saturated: cpuPeak >= 0.9 },
+    journeyErrors: Object.fromEntries(session.journeyErrors),
+    warnings,
+    limit,
+  };
+}
+
+function verdict(
+  sustained: number | undefined,
+  broke: LimitStep | undefined,
+  first: LimitFinding['firstSaturated'],
+): string {
+  const held =
+    sustained === undefined ? 'no step held the thresholds' : `thresholds held up to ${sustained}/s`;
+  const breaking = broke
+    ? `; they broke at ${broke.rate}/s (${broke.thresholds
+        .filter((t) => !t.ok)
+        .map((t) => t.threshold)
+        .join(', ')})`
+    : '; no threshold broke within the search bounds';
+  const who = first
+    ? `. First to saturate: ${first.component} at ${first.rate}/s (${first.evidence.join('; ')})`
+    : '. No component showed saturation in its metrics';
+  return `${held}${breaking}${who}.`;
+}

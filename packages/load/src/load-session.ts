@@ -1,0 +1,114 @@
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { HttpClient } from './http-client';
+import { LoadError } from './load-error';
+import { seededRandom } from './random';
+import type { Recorder } from './recorder';
+import type { Scenario, StepRequest, VirtualUser } from './scenario';
+
+export interface SessionOptions {
+  target: URL;
+  scenario: Scenario<unknown>;
+  /** Distinct users: an open-model arrival is one of them; a closed-model run has at most this many at once. */
+  users: number;
+  timeoutMs: number;
+  /** Connections to the target at most. */
+  connections: number;
+  /** Multiplies every think time (0: none, for a saturation search). */
+  thinkScale: number;
+  seed: number;
+  adminKey: string | undefined;
+  log(line: string): void;
+}
+
+/**
+ * What every stretch of a run shares: the connections, the scenario's setup result and the
+ * population of users with their state (a user signed in during a ramp stays signed in).
+ */
+export class LoadSession {
+  readonly client: HttpClient;
+  readonly random: () => number;
+  private readonly states: Record<string, unknown>[];
+  /** Journeys that threw, by journey, with the first message of each. */
+  readonly journeyErrors = new Map<string, { count: number; first: string }>();
+  shared: unknown;
+
+  constructor(readonly options: SessionOptions) {
+    this.client = new HttpClient(options.target.origin, {
+      timeoutMs: options.timeoutMs,
+      connections: options.connections,
+    });
+    this.random = seededRandom(options.seed);
+    this.states = Array.from({ length: options.users }, () => ({}));
+    if (options.scenario.journeys.length === 0)
+      throw new LoadError(`scenario ${options.scenario.name} has no journeys`);
+    for (const journey of options.scenario.journeys) {
+      if (!(journey.weight > 0)) throw new LoadError(`journey ${journey.name} needs a weight above 0`);
+    }
+  }
+
+  async setup(): Promise<void> {
+    const { scenario, target, adminKey, users, log } = this.options;
+    if (!scenario.setup) return;
+    try {
+      this.shared = await scenario.setup({
+        target,
+        adminKey,
+        users,
+        log,
+        request: (request: StepRequest) => this.client.send(request),
+      });
+    } catch (error) {
+      throw new LoadError(`scenario ${scenario.name}: setup failed: ${(error as Error).message}`);
+    }
+  }
+
+  /**
+   * One journey's view of user `id`. `due` is when its first step is meant to start
+   * (performance.now() time): the scheduled arrival, so a late start counts in its latency.
+   */
+  user(
+    id: number,
+    due: number,
+    recorder: Recorder,
+    run: { stopped: boolean; abort: AbortSignal },
+  ): VirtualUser {
+    const { client, random } = this;
+    const thinkScale = this.options.thinkScale;
+    let next = due;
+    return {
+      id,
+      shared: this.shared,
+      state: this.states[id % this.states.length] as Record<string, unknown>,
+      random,
+      async request(step, request) {
+        const intended = next;
+        const response = await client.send(request);
+        const end = performance.now();
+        if (!run.stopped) recorder.record(step, (end - intended) * 1_000, response.error);
+        next = end;
+        return response;
+      },
+      async think(ms) {
+        const pause = typeof ms === 'number' ? ms : ms[0] + random() * (ms[1] - ms[0]);
+        next += Math.max(0, pause) * thinkScale;
+        const wait = next - performance.now();
+        if (wait > 0) await sleep(wait, undefined, { signal: run.abort });
+      },
+    };
+  }
+
+  noteJourneyError(journey: string, error: unknown): void {
+    const entry = this.journeyErrors.get(journey);
+    if (entry) entry.count++;
+    else
+      this.journeyErrors.set(journey, {
+        count: 1,
+        first: String((error as Error).message ?? error).slice(0, 200),
+      });
+  }
+
+  close(): Promise<void> {
+    return this.client.close();
+  }
+}
