@@ -46,8 +46,11 @@ export interface LimitFinding {
   sustainedRate: number | undefined;
   /** The rate at which a threshold broke, and which. */
   brokeAt: { rate: number; thresholds: string[] } | undefined;
-  /** The first component seen saturated, at which step's rate, with the evidence. */
-  firstSaturated: { component: string; rate: number; evidence: string[] } | undefined;
+  /**
+   * The first component seen saturated, at which step's rate, with the evidence. When none
+   * crossed a level before a threshold broke, the one nearest its level at that step (`nearest`).
+   */
+  firstSaturated: { component: string; rate: number; evidence: string[]; nearest?: true } | undefined;
   /** A sentence for the terminal and the report. */
   verdict: string;
   steps: LimitStep[];
@@ -157,6 +160,17 @@ export async function findLimit(options: FindLimitOptions): Promise<LoadResult &
     await session.close();
   }
   const broke = steps.find((step) => !step.passed);
+  if (!firstSaturated && broke) {
+    const nearest = [...broke.signals].sort((a, b) => b.value / b.level - a.value / a.level)[0];
+    if (nearest && nearest.value > 0) {
+      firstSaturated = {
+        component: nearest.component,
+        rate: broke.rate,
+        evidence: [nearest.evidence],
+        nearest: true,
+      };
+    }
+  }
   const passedSteps = steps.filter((step) => step.passed);
   const sustainedRate = passedSteps.length ? passedSteps[passedSteps.length - 1]?.rate : undefined;
   const limit: LimitFinding = {
@@ -209,8 +223,10 @@ function verdict(
         .map((t) => t.threshold)
         .join(', ')})`
     : '; no threshold broke within the search bounds';
-  const who = first
-    ? `. First to saturate: ${first.component} at ${first.rate}/s (${first.evidence.join('; ')})`
-    : '. No component showed saturation in its metrics';
+  const who = !first
+    ? '. No component showed saturation in its metrics'
+    : first.nearest
+      ? `. No signal crossed its saturation level; nearest to it when the thresholds broke: ${first.component} at ${first.rate}/s (${first.evidence.join('; ')})`
+      : `. First to saturate: ${first.component} at ${first.rate}/s (${first.evidence.join('; ')})`;
   return `${held}${breaking}${who}.`;
 }

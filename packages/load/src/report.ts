@@ -44,7 +44,7 @@ th:first-child,td:first-child{text-align:left}.ok{color:#137333}.bad{color:#b326
 <div class="meta">${escape(report.target)} · ${escape(report.model)} model · ${escape(report.startedAt)} · ${escape(report.durationS)} s ·
 ${report.totals.requests} requests, ${report.totals.rate.toFixed(1)}/s, ${report.totals.errors} errors</div>
 ${limit ? `<div class="verdict" id="verdict">${escape(limit.verdict)}</div>` : ''}
-<p class="${report.passed ? 'ok' : 'bad'}" id="outcome">${report.passed ? 'Every threshold held.' : 'A threshold broke.'}</p>
+${limit ? '' : `<p class="${report.passed ? 'ok' : 'bad'}" id="outcome">${report.passed ? 'Every threshold held.' : 'A threshold broke.'}</p>`}
 <div class="charts">
 <div class="chart"><h2>Latency (from intended send time)</h2><div id="latency"></div></div>
 <div class="chart"><h2>Throughput</h2><div id="throughput"></div></div>

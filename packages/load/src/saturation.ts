@@ -15,6 +15,12 @@ export interface Signal {
   evidence: string;
 }
 
+/**
+ * A Node process's main thread past 85 % busy: requests queue behind each other and latency
+ * climbs steeply from there (queueing), well before 100 %.
+ */
+const CPU_LEVEL = 0.85;
+
 const pct = (share: number) => `${Math.round(share * 100)} %`;
 
 /** The saturation signals of every process scraped between `from` and `to` (performance.now() times). */
@@ -68,9 +74,9 @@ export function signalsBetween(readings: readonly Reading[], from: number, to: n
       signals.push({
         component,
         kind: 'event-loop',
-        value: Math.max(busy / 0.9, worstLag / 0.1) * 0.9,
-        level: 0.9,
-        saturated: busy >= 0.9 || worstLag >= 0.1,
+        value: Math.max(busy / CPU_LEVEL, worstLag / 0.1) * CPU_LEVEL,
+        level: CPU_LEVEL,
+        saturated: busy >= CPU_LEVEL || worstLag >= 0.1,
         evidence: `event loop busy ${pct(busy)} of the time, delay p99 up to ${Math.round(worstLag * 1_000)} ms`,
       });
     }

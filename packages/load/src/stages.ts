@@ -85,8 +85,11 @@ export class ArrivalSchedule {
       const discriminant = a * a + 4 * curve * wanted;
       if (discriminant >= 0) {
         const root = a + Math.sqrt(discriminant);
-        const at = root === 0 ? (wanted === 0 ? 0 : Infinity) : (2 * wanted) / root;
-        if (at < durationMs) {
+        // Due at the stage's start when the count is already reached (a ramp up from 0 starts
+        // with an arrival); a stage at rate 0 throughout has none.
+        const at =
+          wanted <= 0 ? (from > 0 || to > 0 ? 0 : Infinity) : root > 0 ? (2 * wanted) / root : Infinity;
+        if (at < durationMs - 1e-3) {
           this.count++;
           return this.stageStartMs + at;
         }
