@@ -92,7 +92,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
       model: options.model,
       recorder,
       maxInFlight: options.maxInFlight,
-      graceMs: options.timeoutMs,
+      // A request started at the very end may take its whole timeout (undici checks it to about a second).
+      graceMs: options.timeoutMs + 1_000,
       ...(options.onTick ? { onTick: options.onTick } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
     });

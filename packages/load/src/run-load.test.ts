@@ -1,0 +1,126 @@
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { generatorWarnings, runLoad, type LoadOptions } from './run-load';
+import type { Scenario } from './scenario';
+import { parseThreshold } from './thresholds';
+
+/** `/ok` 200, `/busy` 503, `/never` no answer at all. */
+function server(): Promise<{ server: Server; url: string }> {
+  const created = createServer((request, response) => {
+    request.resume();
+    if (request.url === '/never') return;
+    response.writeHead(request.url === '/busy' ? 503 : 200).end('{}');
+  });
+  return new Promise((resolve) =>
+    created.listen(0, '127.0.0.1', () =>
+      resolve({ server: created, url: `http://127.0.0.1:${(created.address() as AddressInfo).port}` }),
+    ),
+  );
+}
+
+const options = (url: string, scenario: Scenario, extra: Partial<LoadOptions> = {}): LoadOptions => ({
+  target: new URL(url),
+  scenario,
+  users: 10,
+  timeoutMs: 300,
+  connections: 100,
+  thinkScale: 1,
+  seed: 1,
+  adminKey: undefined,
+  log: () => undefined,
+  model: { kind: 'open', stages: [{ durationMs: 500, from: 20, to: 20 }] },
+  thresholds: [],
+  maxInFlight: 1_000,
+  ...extra,
+});
+
+describe('runLoad', () => {
+  let target: { server: Server; url: string };
+  before(async () => {
+    target = await server();
+  });
+  after(() => {
+    target.server.closeAllConnections();
+    target.server.close();
+  });
+
+  it('classifies errors by status, timeout and connection, per step', async () => {
+    const scenario: Scenario = {
+      name: 'errors',
+      journeys: [
+        {
+          name: 'all',
+          weight: 1,
+          async run(vu) {
+            await vu.request('ok', { path: '/ok' });
+            await vu.request('busy', { path: '/busy' });
+            await vu.request('never', { path: '/never' });
+          },
+        },
+      ],
+    };
+    const result = await runLoad(options(target.url, scenario, { timeoutMs: 200 }));
+    const step = (name: string) => result.steps.find((s) => s.name === name);
+    assert.equal(step('ok')?.errors, 0);
+    assert.deepEqual(step('busy')?.errorsByClass, { 'status 503': 10 });
+    assert.deepEqual(step('never')?.errorsByClass, { timeout: 10 });
+    const refused = await runLoad(options('http://127.0.0.1:9/', scenario));
+    assert.equal(refused.steps.find((s) => s.name === 'ok')?.errorsByClass.connection, 10);
+  });
+
+  it('counts journeys that throw and says so; a threshold on a step that never ran fails', async () => {
+    const scenario: Scenario = {
+      name: 'throws',
+      journeys: [
+        {
+          name: 'broken',
+          weight: 1,
+          async run(vu) {
+            await vu.request('ok', { path: '/ok' });
+            throw new Error('scenario bug');
+          },
+        },
+      ],
+    };
+    const result = await runLoad(
+      options(target.url, scenario, {
+        thresholds: [parseThreshold('p99<5s'), parseThreshold('login:p99<5s')],
+      }),
+    );
+    assert.deepEqual(result.journeyErrors, { broken: { count: 10, first: 'scenario bug' } });
+    assert.ok(result.warnings.some((warning) => /journey broken threw 10 times/.test(warning)));
+    assert.deepEqual(
+      result.thresholds.map((t) => t.ok),
+      [true, false],
+    );
+    assert.equal(result.passed, false);
+  });
+
+  it('refuses a scenario without journeys or with a weight of 0', async () => {
+    await assert.rejects(runLoad(options(target.url, { name: 'empty', journeys: [] })), /no journeys/);
+    await assert.rejects(
+      runLoad(
+        options(target.url, { name: 'w', journeys: [{ name: 'j', weight: 0, run: async () => undefined }] }),
+      ),
+      /weight above 0/,
+    );
+  });
+
+  it('warns when the generator was the bottleneck', () => {
+    assert.deepEqual(
+      generatorWarnings({ cpuMean: 0.2, cpuPeak: 0.3, lateP99Ms: 1, lateMaxMs: 2, dropped: 0 }),
+      [],
+    );
+    const warnings = generatorWarnings({
+      cpuMean: 0.9,
+      cpuPeak: 0.97,
+      lateP99Ms: 45,
+      lateMaxMs: 80,
+      dropped: 3,
+    });
+    assert.equal(warnings.length, 3);
+    assert.match(warnings[0] ?? '', /saturated.*97 %/);
+  });
+});
