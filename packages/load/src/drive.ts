@@ -56,6 +56,8 @@ export async function drive(session: LoadSession, options: DriveOptions): Promis
   const running = new Set<Promise<void>>();
   let dropped = 0;
   let nextUser = 0;
+  /** Resolves the end-of-run wait once the last journey is done. */
+  let drained: (() => void) | undefined;
 
   const journey = (user: number, due: number) => {
     recorder.journeyStarted();
@@ -65,7 +67,10 @@ export async function drive(session: LoadSession, options: DriveOptions): Promis
       .catch((error: unknown) => {
         if (!run.stopped) session.noteJourneyError(chosen.name, error);
       })
-      .finally(() => running.delete(task));
+      .finally(() => {
+        running.delete(task);
+        if (running.size === 0) drained?.();
+      });
     running.add(task);
     return task;
   };
@@ -128,10 +133,13 @@ export async function drive(session: LoadSession, options: DriveOptions): Promis
       wanted = 0;
     }
     // Journeys still running finish within the grace period; then thinking ones are cut short.
-    const deadline = sleep(options.graceMs, 'late' as const);
-    while (running.size > 0) {
-      if ((await Promise.race([Promise.race(running).then(() => 'done' as const), deadline])) === 'late')
-        break;
+    if (running.size > 0) {
+      const grace = new AbortController();
+      await Promise.race([
+        new Promise<void>((resolve) => (drained = resolve)),
+        sleep(options.graceMs, undefined, { signal: grace.signal }).catch(() => undefined),
+      ]);
+      grace.abort(); // No timer left to keep the process alive.
     }
   } finally {
     run.stopped = true;

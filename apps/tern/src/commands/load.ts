@@ -30,6 +30,8 @@ export const LOAD_USAGE = `Usage: tern load <scenario> --target <url> [options]
   --rate <n>             Open model: journeys started per second, whatever the responses take
   --vus <n>              Closed model: n virtual users, each running journeys back to back
   --duration <d>         How long (default 30s; e.g. 90s, 2m)
+  --warmup <d>           Load at the first level for d before measuring (the generator's own JIT
+                         warms up in its first second or two; default 0s)
   --stages <list>        Ramps, spikes and soaks instead: "30s:0-200,60s:200,5s:1000" (rates, or
                          users with --vus)
   --threshold <expr>     Repeatable: "p99<250ms", "errors<0.1%", "rate>=500", "login:p95<400ms";
@@ -45,7 +47,8 @@ export const LOAD_USAGE = `Usage: tern load <scenario> --target <url> [options]
   --users <n>            Distinct users in the population (default 200)
   --admin-key <key>      For the scenario's setup and instance discovery (default TERN_ADMIN_KEY)
   --timeout <d>          Per request (default 10s)
-  --max-in-flight <n>    Open model: journeys in flight at most (default 10000)
+  --max-in-flight <n>    Open model: journeys in flight at most, and connections (default 1000);
+                         later arrivals are dropped and counted
   --no-think             Skip think time (the default for --find-limit)
   --seed <n>             Seeds the users' choices (default 1)
   --allow-remote         Allow a target that is not this machine
@@ -153,6 +156,7 @@ export async function loadCommand(
         vus: { type: 'string' },
         duration: { type: 'string' },
         stages: { type: 'string' },
+        warmup: { type: 'string' },
         threshold: { type: 'string', multiple: true },
         report: { type: 'string' },
         'find-limit': { type: 'boolean' },
@@ -197,18 +201,19 @@ export async function loadCommand(
     const timeoutMs =
       flag('timeout') === undefined ? 10_000 : parseDuration(flag('timeout') as string, '--timeout');
     const users = Math.round(positive(flag('users'), '--users', 200, 1_000_000));
+    const maxInFlight = Math.round(positive(flag('max-in-flight'), '--max-in-flight', 1_000, 100_000));
     const session = {
       target,
       scenario,
       users,
       timeoutMs,
-      connections: 10_000,
+      // Open model: a connection per journey in flight; closed: one per user (opened as needed).
+      connections: flag('vus') === undefined ? maxInFlight : MAX.vus,
       thinkScale: values['no-think'] === true || findingLimit ? 0 : 1,
       seed: Math.round(positive(flag('seed'), '--seed', 1, 2 ** 31)),
       adminKey: flag('admin-key') ?? env.TERN_ADMIN_KEY,
       log: (line: string) => err(line),
     };
-    const maxInFlight = Math.round(positive(flag('max-in-flight'), '--max-in-flight', 10_000, 100_000));
     const onTick = values.quiet === true ? undefined : (point: IntervalPoint) => err(progressLine(point));
     let report: Report;
     if (findingLimit) {
@@ -259,6 +264,7 @@ export async function loadCommand(
           ? Math.max(users, ...stages.map((stage) => Math.ceil(Math.max(stage.from, stage.to))))
           : users,
         model: { kind: closed ? 'closed' : 'open', stages },
+        warmupMs: flag('warmup') === undefined ? 0 : parseDuration(flag('warmup') as string, '--warmup'),
         thresholds,
         maxInFlight,
         ...(onTick ? { onTick } : {}),
