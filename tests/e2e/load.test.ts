@@ -124,6 +124,28 @@ describe('tern load', () => {
       assert.equal(await runCli(['load', 'nonsense', '--target', slow.url], io), 2);
       assert.equal(await runCli(['load', 'http', '--target', slow.url, '--rate', '5', '--vus', '5'], io), 2);
       assert.equal(await runCli(['load', 'http', '--target', slow.url, '--rate', '-3'], io), 2);
+      // Garbage in every flag: a clear message and exit 2, never a stack trace or a run.
+      const base = ['load', 'http', '--target', slow.url];
+      for (const bad of [
+        ['--timeout', '0'],
+        ['--timeout', '1000h'],
+        ['--users', '0.4'],
+        ['--max-in-flight', 'lots'],
+        ['--duration', '25h'],
+        ['--warmup', '-1s'],
+        ['--stages', '10s:5', '--rate', '5'],
+        ['--stages', '10s:5,\u0000'],
+        ['--find-limit', '--growth', '1'],
+        ['--find-limit', '--step', '0s'],
+        ['--find-limit', '--metrics', 'notaurl'],
+        ['--report', '/proc/tern-cannot-write-here'],
+        ['--threshold', 'x'.repeat(10_000)],
+        ['--unknown-flag'],
+      ]) {
+        lines.length = 0;
+        assert.equal(await runCli([...base, ...bad], io), 2, `${bad.join(' ')}: ${lines.join('\n')}`);
+        assert.doesNotMatch(lines.join('\n'), /\n\s+at /, 'no stack trace');
+      }
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

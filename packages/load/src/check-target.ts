@@ -1,18 +1,19 @@
-import { lookup } from 'node:dns/promises';
-import { isIP } from 'node:net';
+import { BlockList, isIP } from 'node:net';
 import { LoadError } from './load-error';
 
-const loopback = (address: string) =>
-  address === '::1' ||
-  address.startsWith('127.') ||
-  address === '::ffff:127.0.0.1' ||
-  address.startsWith('::ffff:127.');
+/** This machine: 127.0.0.0/8, ::1, and IPv4 loopback written as IPv6 (`::ffff:127.0.0.1`, `::ffff:7f00:1`). */
+const LOOPBACK = new BlockList();
+LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4');
+LOOPBACK.addAddress('::1', 'ipv6');
+LOOPBACK.addSubnet('::ffff:7f00:0', 104, 'ipv6');
 
 /**
- * The target as a URL, refused unless every address it resolves to is loopback: a load test
- * aimed at someone else's server is an attack. `allowRemote` (`--allow-remote`) lifts it.
+ * The target as a URL, refused unless it is this machine: a load test aimed at someone else's
+ * server is an attack. Only loopback addresses and `localhost` pass; any other name is refused
+ * too, since it could resolve to loopback when checked and elsewhere when connected (DNS
+ * rebinding). `allowRemote` (`--allow-remote`) lifts the restriction.
  */
-export async function checkTarget(text: string, allowRemote: boolean): Promise<URL> {
+export function checkTarget(text: string, allowRemote: boolean): URL {
   let url: URL;
   try {
     url = new URL(text);
@@ -25,13 +26,12 @@ export async function checkTarget(text: string, allowRemote: boolean): Promise<U
     throw new LoadError('--target must not carry credentials; use --admin-key');
   if (allowRemote) return url;
   const host = url.hostname.replace(/^\[|\]$/g, '');
-  const addresses = isIP(host)
-    ? [host]
-    : (await lookup(host, { all: true }).catch(() => [])).map((a) => a.address);
-  if (addresses.length === 0) throw new LoadError(`--target host ${host} does not resolve`);
-  if (!addresses.every(loopback)) {
+  const family = isIP(host);
+  const local =
+    host === 'localhost' || (family !== 0 && LOOPBACK.check(host, family === 6 ? 'ipv6' : 'ipv4'));
+  if (!local) {
     throw new LoadError(
-      `--target ${host} is not this machine (loopback); pass --allow-remote to load a server you own`,
+      `--target ${host.slice(0, 80)} is not this machine (a loopback address or localhost); pass --allow-remote to load a server you own`,
     );
   }
   return url;

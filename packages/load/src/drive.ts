@@ -1,24 +1,16 @@
 import { setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import * as hdr from 'hdr-histogram-js';
 import type { LoadSession } from './load-session';
 import { pickWeighted } from './random';
-import type { IntervalPoint, Recorder } from './recorder';
+import type { GeneratorStats } from './generator-stats';
+import { newHistogram, type IntervalPoint, type Recorder } from './recorder';
 import { ArrivalSchedule, totalDurationMs, valueAt, type Stage } from './stages';
 
-export type Model = { kind: 'open'; stages: Stage[] } | { kind: 'closed'; stages: Stage[] };
-
-/** How the load generator itself did: if it was the bottleneck, the results understate the target. */
-export interface GeneratorStats {
-  /** CPU of this process, as a share of one core: mean and the busiest second. */
-  cpuMean: number;
-  cpuPeak: number;
-  /** How late arrivals were sent after they were due (open model), ms. */
-  lateP99Ms: number;
-  lateMaxMs: number;
-  /** Arrivals not sent because `maxInFlight` journeys were already running (open model). */
-  dropped: number;
+/** Open: the stages are arrival rates. Closed: they are numbers of users running back to back. */
+export interface Model {
+  kind: 'open' | 'closed';
+  stages: Stage[];
 }
 
 export interface DriveOptions {
@@ -48,13 +40,10 @@ export async function drive(session: LoadSession, options: DriveOptions): Promis
   const abort = new AbortController();
   setMaxListeners(0, abort.signal); // every thinking journey listens
   const run = { stopped: false, abort: abort.signal };
-  const late = hdr.build({
-    lowestDiscernibleValue: 1,
-    highestTrackableValue: 3_600_000_000,
-    numberOfSignificantValueDigits: 2,
-  });
+  const late = newHistogram();
   const running = new Set<Promise<void>>();
   let dropped = 0;
+  let cutOff: number;
   let nextUser = 0;
   /** Resolves the end-of-run wait once the last journey is done. */
   let drained: (() => void) | undefined;
@@ -65,7 +54,8 @@ export async function drive(session: LoadSession, options: DriveOptions): Promis
     const task = chosen
       .run(session.user(user, due, recorder, run))
       .catch((error: unknown) => {
-        if (!run.stopped) session.noteJourneyError(chosen.name, error);
+        // A think cut short by the end of the run or Ctrl-C is not the scenario's fault.
+        if (!run.stopped && !abort.signal.aborted) session.noteJourneyError(chosen.name, error);
       })
       .finally(() => {
         running.delete(task);
@@ -95,8 +85,13 @@ export async function drive(session: LoadSession, options: DriveOptions): Promis
     options.onTick?.(point);
   };
   const ticker = setInterval(tick, 1_000);
-  const stop = () => abort.abort();
-  options.signal?.addEventListener('abort', stop, { once: true });
+  // Ctrl-C: nothing more is sent or recorded; what was measured so far is reported.
+  const stop = () => {
+    run.stopped = true;
+    abort.abort();
+  };
+  if (options.signal?.aborted) stop();
+  else options.signal?.addEventListener('abort', stop, { once: true });
 
   try {
     if (model.kind === 'open') {
@@ -110,8 +105,10 @@ export async function drive(session: LoadSession, options: DriveOptions): Promis
         }
         while (due !== undefined && due <= now) {
           late.recordValue(Math.max(1, Math.round((now - due) * 1_000)));
-          if (running.size >= options.maxInFlight) dropped++;
-          else void journey(nextUser++ % users, start + due);
+          if (running.size >= options.maxInFlight) {
+            dropped++;
+            recorder.recordDropped();
+          } else void journey(nextUser++ % users, start + due);
           due = schedule.next();
         }
       }
@@ -142,6 +139,7 @@ export async function drive(session: LoadSession, options: DriveOptions): Promis
       grace.abort(); // No timer left to keep the process alive.
     }
   } finally {
+    cutOff = running.size;
     run.stopped = true;
     abort.abort();
     clearInterval(ticker);
@@ -154,6 +152,7 @@ export async function drive(session: LoadSession, options: DriveOptions): Promis
     lateP99Ms: late.totalCount ? late.getValueAtPercentile(99) / 1_000 : 0,
     lateMaxMs: late.totalCount ? late.maxValue / 1_000 : 0,
     dropped,
+    cutOff,
   };
   late.destroy();
   return stats;

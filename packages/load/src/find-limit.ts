@@ -1,11 +1,12 @@
 import { performance } from 'node:perf_hooks';
 import { drive } from './drive';
+import { mergeGeneratorStats, type GeneratorStats } from './generator-stats';
 import { LoadSession, type SessionOptions } from './load-session';
 import { MetricsWatcher } from './metrics-watcher';
 import { Recorder, type IntervalPoint } from './recorder';
-import { checkThresholds, generatorWarnings, type LoadResult } from './run-load';
+import { resultOf, type LoadResult } from './run-load';
 import { saturated, signalsBetween, type Signal } from './saturation';
-import type { Threshold, ThresholdResult } from './thresholds';
+import { checkThresholds, type Threshold, type ThresholdResult } from './thresholds';
 
 export interface FindLimitOptions extends SessionOptions {
   /** The first step's arrival rate, per second. */
@@ -19,7 +20,6 @@ export interface FindLimitOptions extends SessionOptions {
   thresholds: readonly Threshold[];
   /** The `/metrics` URLs of the processes under test (the gateway's and every instance's). */
   metricsUrls: readonly string[];
-  metricsHeaders?: Record<string, string>;
   maxInFlight: number;
   onTick?(point: IntervalPoint): void;
   onStep?(step: LimitStep): void;
@@ -35,6 +35,7 @@ export interface LimitStep {
   p99Ms: number;
   errorRate: number;
   thresholds: ThresholdResult[];
+  /** The thresholds held and the target answered at least 90 % of the rate. */
   passed: boolean;
   generatorCpu: number;
   /** Every signal read in this step, saturated or not. */
@@ -65,19 +66,14 @@ export interface LimitFinding {
  */
 export async function findLimit(options: FindLimitOptions): Promise<LoadResult & { limit: LimitFinding }> {
   const session = new LoadSession(options);
-  const watcher = new MetricsWatcher(
-    options.metricsUrls,
-    options.metricsHeaders ? { headers: options.metricsHeaders } : {},
-  );
+  const signal = options.signal ? { signal: options.signal } : {};
   const whole = new Recorder();
   const series: IntervalPoint[] = [];
   const steps: LimitStep[] = [];
+  const stats: GeneratorStats[] = [];
   const startedAt = new Date();
   let firstSaturated: LimitFinding['firstSaturated'];
-  let cpuPeak = 0;
-  let lateP99Ms = 0;
-  let lateMaxMs = 0;
-  let dropped = 0;
+  let watcher: MetricsWatcher | undefined;
   const started = performance.now();
   try {
     await session.setup();
@@ -89,61 +85,42 @@ export async function findLimit(options: FindLimitOptions): Promise<LoadResult &
       },
       recorder: new Recorder(),
       maxInFlight: options.maxInFlight,
-      graceMs: Math.min(options.timeoutMs, 2_000),
-      ...(options.signal ? { signal: options.signal } : {}),
+      graceMs: options.timeoutMs,
+      ...signal,
     });
-    watcher.start();
+    watcher = await MetricsWatcher.start(options.metricsUrls, options.log);
     let rate = options.startRate;
     while (rate <= options.maxRate && performance.now() - started + options.stepMs <= options.maxDurationMs) {
       if (options.signal?.aborted) break;
       const recorder = new Recorder(whole);
       const from = performance.now();
-      const stats = await drive(session, {
+      const step = await drive(session, {
         model: { kind: 'open', stages: [{ durationMs: options.stepMs, from: rate, to: rate }] },
         recorder,
         maxInFlight: options.maxInFlight,
-        graceMs: Math.min(options.timeoutMs, 2_000),
+        // The step's slowest requests are the ones that matter near saturation: wait for them.
+        graceMs: options.timeoutMs + 1_000,
         offsetS: (from - started) / 1_000,
         onTick: (point) => {
           series.push(point);
           options.onTick?.(point);
         },
-        ...(options.signal ? { signal: options.signal } : {}),
+        ...signal,
       });
+      if (options.signal?.aborted) break; // An interrupted step is not judged.
       await watcher.scrapeAll();
       const to = performance.now();
-      cpuPeak = Math.max(cpuPeak, stats.cpuPeak);
-      lateP99Ms = Math.max(lateP99Ms, stats.lateP99Ms);
-      lateMaxMs = Math.max(lateMaxMs, stats.lateMaxMs);
-      dropped += stats.dropped;
-      const totals = recorder.totals();
-      const seconds = options.stepMs / 1_000;
-      const thresholds = checkThresholds(options.thresholds, totals, recorder.stepSummaries(), seconds);
-      const signals = signalsBetween(watcher.readings, from + 1_500, to);
-      if (stats.cpuMean >= 0.9) {
-        signals.push({
-          component: 'load generator',
-          kind: 'cpu',
-          value: stats.cpuMean,
-          level: 0.9,
-          saturated: true,
-          evidence: `the load generator's own CPU at ${Math.round(stats.cpuMean * 100)} % of a core`,
-        });
-      }
-      const step: LimitStep = {
+      stats.push(step);
+      const judged = judgeStep(
         rate,
-        achieved: totals.requests / seconds,
-        p50Ms: totals.latencyMs.p50,
-        p99Ms: totals.latencyMs.p99,
-        errorRate: totals.requests ? totals.errors / totals.requests : 0,
-        thresholds,
-        passed: thresholds.every((result) => result.ok),
-        generatorCpu: stats.cpuMean,
-        signals,
-      };
-      steps.push(step);
-      options.onStep?.(step);
-      const worst = saturated(signals);
+        recorder,
+        step,
+        options,
+        signalsBetween(watcher.readings, from + 1_500, to),
+      );
+      steps.push(judged);
+      options.onStep?.(judged);
+      const worst = saturated(judged.signals);
       if (!firstSaturated && worst[0]) {
         const component = worst[0].component;
         firstSaturated = {
@@ -152,11 +129,11 @@ export async function findLimit(options: FindLimitOptions): Promise<LoadResult &
           evidence: worst.filter((signal) => signal.component === component).map((signal) => signal.evidence),
         };
       }
-      if (!step.passed) break;
+      if (!judged.passed) break;
       rate = Math.max(rate + 1, Math.round(rate * options.growth));
     }
   } finally {
-    watcher.stop();
+    await watcher?.stop();
     await session.close();
   }
   const broke = steps.find((step) => !step.passed);
@@ -172,7 +149,7 @@ export async function findLimit(options: FindLimitOptions): Promise<LoadResult &
     }
   }
   const passedSteps = steps.filter((step) => step.passed);
-  const sustainedRate = passedSteps.length ? passedSteps[passedSteps.length - 1]?.rate : undefined;
+  const sustainedRate = passedSteps[passedSteps.length - 1]?.rate;
   const limit: LimitFinding = {
     sustainedRate,
     brokeAt: broke
@@ -182,31 +159,63 @@ export async function findLimit(options: FindLimitOptions): Promise<LoadResult &
     verdict: verdict(sustainedRate, broke, firstSaturated),
     steps,
   };
-  const durationS = (performance.now() - started) / 1_000;
-  const totals = whole.totals();
-  const generator = { cpuMean: 0, cpuPeak, lateP99Ms, lateMaxMs, dropped };
-  generator.cpuMean = steps.length
-    ? steps.reduce((sum, step) => sum + step.generatorCpu, 0) / steps.length
-    : 0;
-  const warnings = generatorWarnings(generator);
-  for (const [journey, { count, first }] of session.journeyErrors)
-    warnings.push(`journey ${journey} threw ${count} times, first: ${first}`);
-  return {
-    scenario: options.scenario.name,
-    target: options.target.href,
+  const result = resultOf(session, {
+    recorder: whole,
+    series,
     model: 'open',
     stages: steps.map((step) => ({ durationMs: options.stepMs, from: step.rate, to: step.rate })),
-    startedAt: startedAt.toISOString(),
-    durationS: Math.round(durationS * 1_000) / 1_000,
-    totals: { ...totals, rate: totals.requests / Math.max(durationS, 0.001) },
-    steps: whole.stepSummaries(),
-    series,
+    startedAt,
+    durationS: (performance.now() - started) / 1_000,
+    generator: mergeGeneratorStats(stats),
     thresholds: broke?.thresholds ?? steps[steps.length - 1]?.thresholds ?? [],
-    passed: true,
-    generator: { ...generator, saturated: cpuPeak >= 0.9 },
-    journeyErrors: Object.fromEntries(session.journeyErrors),
-    warnings,
-    limit,
+    interrupted: options.signal?.aborted === true,
+  });
+  // Finding where thresholds break is the search's purpose, not a failure.
+  return { ...result, passed: true, limit };
+}
+
+/** One step's numbers, its thresholds (and whether the target kept up with the rate), its signals. */
+function judgeStep(
+  rate: number,
+  recorder: Recorder,
+  generator: GeneratorStats,
+  options: FindLimitOptions,
+  signals: Signal[],
+): LimitStep {
+  const totals = recorder.totals();
+  const seconds = options.stepMs / 1_000;
+  const answered = totals.requests - (totals.errorsByClass.dropped ?? 0);
+  const thresholds = checkThresholds(options.thresholds, totals, recorder.stepSummaries(), seconds);
+  // Thresholds on latency and errors can all hold while the target answers only part of the rate.
+  const keptUp = answered >= 0.9 * totals.requests && answered / seconds >= 0.9 * rate;
+  if (!keptUp) {
+    thresholds.push({
+      threshold: 'answered ≥ 90 % of the rate',
+      ok: false,
+      actual: answered / seconds,
+      unit: '/s',
+    });
+  }
+  if (generator.cpuMean >= 0.9) {
+    signals.push({
+      component: 'load generator',
+      kind: 'cpu',
+      value: generator.cpuMean,
+      level: 0.9,
+      saturated: true,
+      evidence: `the load generator's own CPU at ${Math.round(generator.cpuMean * 100)} % of a core`,
+    });
+  }
+  return {
+    rate,
+    achieved: answered / seconds,
+    p50Ms: totals.latencyMs.p50,
+    p99Ms: totals.latencyMs.p99,
+    errorRate: totals.requests ? totals.errors / totals.requests : 0,
+    thresholds,
+    passed: thresholds.every((result) => result.ok),
+    generatorCpu: generator.cpuMean,
+    signals,
   };
 }
 

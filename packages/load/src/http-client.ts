@@ -1,5 +1,5 @@
 import { Agent, errors as undiciErrors } from 'undici';
-import type { StepRequest, StepResponse } from './scenario';
+import type { ErrorClass, StepRequest, StepResponse } from './scenario';
 
 /** Caps one response body: a load test measures, it does not buffer downloads. */
 const MAX_BODY = 1024 * 1024;
@@ -30,12 +30,19 @@ function expected(status: number, expect: StepRequest['expect']): boolean {
   return typeof expect === 'number' ? status === expect : expect.includes(status);
 }
 
-function answer(ok: boolean, status: number, error: string | undefined, text: string): StepResponse {
+function answer(
+  ok: boolean,
+  status: number,
+  error: ErrorClass | undefined,
+  text: string,
+  detail?: string,
+): StepResponse {
   let parsed: { value: unknown } | undefined;
   return {
     ok,
     status,
     error,
+    ...(detail === undefined ? {} : { detail }),
     text,
     json<T>() {
       if (!parsed) {
@@ -98,7 +105,13 @@ export class HttpClient {
       const ok = expected(response.statusCode, request.expect);
       return answer(ok, response.statusCode, ok ? undefined : `status ${response.statusCode}`, text);
     } catch (error) {
-      return answer(false, 0, classifyError(error), '');
+      return answer(
+        false,
+        0,
+        classifyError(error),
+        '',
+        String((error as Error).message ?? error).slice(0, 200),
+      );
     }
   }
 

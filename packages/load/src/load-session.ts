@@ -4,7 +4,7 @@ import { HttpClient } from './http-client';
 import { LoadError } from './load-error';
 import { seededRandom } from './random';
 import type { Recorder } from './recorder';
-import type { Scenario, StepRequest, VirtualUser } from './scenario';
+import type { ErrorClass, Scenario, StepRequest, VirtualUser } from './scenario';
 
 export interface SessionOptions {
   target: URL;
@@ -31,20 +31,33 @@ export class LoadSession {
   private readonly states: Record<string, unknown>[];
   /** Journeys that threw, by journey, with the first message of each. */
   readonly journeyErrors = new Map<string, { count: number; first: string }>();
+  /** The first message of each error class that is not a status (a timeout, a refused connection). */
+  readonly errorDetails = new Map<ErrorClass, string>();
   shared: unknown;
 
   constructor(readonly options: SessionOptions) {
+    if (!Number.isInteger(options.users) || options.users < 1)
+      throw new LoadError('the population needs at least 1 user');
+    const { scenario } = options;
+    if (!Array.isArray(scenario.journeys) || scenario.journeys.length === 0) {
+      throw new LoadError(`scenario ${String(scenario.name)} has no journeys`);
+    }
+    for (const journey of scenario.journeys) {
+      if (typeof journey?.name !== 'string' || typeof journey.run !== 'function') {
+        throw new LoadError(
+          `scenario ${String(scenario.name)}: every journey needs a name and a run function`,
+        );
+      }
+      if (!Number.isFinite(journey.weight) || !(journey.weight > 0)) {
+        throw new LoadError(`journey ${journey.name} needs a weight above 0`);
+      }
+    }
     this.client = new HttpClient(options.target.origin, {
       timeoutMs: options.timeoutMs,
       connections: options.connections,
     });
     this.random = seededRandom(options.seed);
     this.states = Array.from({ length: options.users }, () => ({}));
-    if (options.scenario.journeys.length === 0)
-      throw new LoadError(`scenario ${options.scenario.name} has no journeys`);
-    for (const journey of options.scenario.journeys) {
-      if (!(journey.weight > 0)) throw new LoadError(`journey ${journey.name} needs a weight above 0`);
-    }
   }
 
   async setup(): Promise<void> {
@@ -73,7 +86,7 @@ export class LoadSession {
     recorder: Recorder,
     run: { stopped: boolean; abort: AbortSignal },
   ): VirtualUser {
-    const { client, random } = this;
+    const { client, random, errorDetails } = this;
     const thinkScale = this.options.thinkScale;
     let next = due;
     return {
@@ -86,6 +99,9 @@ export class LoadSession {
         const response = await client.send(request);
         const end = performance.now();
         if (!run.stopped) recorder.record(step, (end - intended) * 1_000, response.error);
+        if (response.error && response.detail && !errorDetails.has(response.error)) {
+          errorDetails.set(response.error, response.detail);
+        }
         next = end;
         return response;
       },

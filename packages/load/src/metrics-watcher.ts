@@ -1,4 +1,5 @@
 import { performance } from 'node:perf_hooks';
+import { LoadError } from './load-error';
 import { parsePrometheusText, type Sample } from './prometheus-text';
 
 /** What one scrape of one process's `/metrics` said, reduced to the saturation signals. */
@@ -67,28 +68,52 @@ export function readingOf(url: string, text: string, at: number): Reading {
 /**
  * Scrapes the `/metrics` of every process under test once a second while a load runs, keeping
  * the readings (bounded: a reading is a few numbers; an hour of 20 processes is 72,000).
+ * `/metrics` is public on every Tern process, so no credential is sent.
  */
 export class MetricsWatcher {
   readonly readings: Reading[] = [];
   private timer: NodeJS.Timeout | undefined;
+  private inFlight: Promise<void> | undefined;
   private readonly names = new Map<string, string>();
 
-  constructor(
-    readonly urls: readonly string[],
-    private readonly options: {
-      intervalMs?: number;
-      timeoutMs?: number;
-      headers?: Record<string, string>;
-    } = {},
-  ) {}
+  private constructor(readonly urls: readonly string[]) {}
 
-  start(): void {
-    void this.scrapeAll();
-    this.timer = setInterval(() => void this.scrapeAll(), this.options.intervalMs ?? 1_000);
+  /**
+   * Checks every URL once and watches those that answer; one that does not is left out with a
+   * line to `log` (a wrong URL must not pass for a saturated process).
+   */
+  static async start(urls: readonly string[], log: (line: string) => void): Promise<MetricsWatcher> {
+    for (const url of urls) {
+      let parsed: URL | undefined;
+      try {
+        parsed = new URL(url);
+      } catch {
+        parsed = undefined;
+      }
+      if (!parsed || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')) {
+        throw new LoadError(`--metrics must be an http(s) URL, not "${url.slice(0, 80)}"`);
+      }
+    }
+    const probe = new MetricsWatcher(urls);
+    await probe.scrapeAll();
+    const answering = urls.filter((url) =>
+      probe.readings.some((reading) => reading.url === url && reading.up),
+    );
+    for (const url of urls)
+      if (!answering.includes(url)) log(`not watching ${url}: it did not answer with metrics`);
+    const watcher = new MetricsWatcher(answering);
+    watcher.readings.push(...probe.readings.filter((reading) => reading.up));
+    watcher.timer = setInterval(() => {
+      // A scrape slower than the interval is not stacked on.
+      if (!watcher.inFlight)
+        watcher.inFlight = watcher.scrapeAll().finally(() => (watcher.inFlight = undefined));
+    }, 1_000);
+    return watcher;
   }
 
-  stop(): void {
+  async stop(): Promise<void> {
     clearInterval(this.timer);
+    await this.inFlight;
   }
 
   async scrapeAll(): Promise<void> {
@@ -98,16 +123,13 @@ export class MetricsWatcher {
 
   private async scrape(url: string): Promise<void> {
     try {
-      const answer = await fetch(url, {
-        signal: AbortSignal.timeout(this.options.timeoutMs ?? 2_000),
-        ...(this.options.headers ? { headers: this.options.headers } : {}),
-      });
+      const answer = await fetch(url, { signal: AbortSignal.timeout(2_000) });
       if (!answer.ok) throw new Error(`status ${answer.status}`);
       const reading = readingOf(url, await answer.text(), performance.now());
       this.names.set(url, reading.process);
       this.readings.push(reading);
     } catch {
-      // A process that does not answer its metrics at all is a signal too.
+      // A process that stops answering its metrics is a signal too.
       this.readings.push({
         at: performance.now(),
         url,

@@ -1,7 +1,6 @@
 import * as hdr from 'hdr-histogram-js';
 
-/** Why a request did not succeed: its status (`status 503`), `timeout`, `connection` or `other`. */
-export type ErrorClass = string;
+import type { ErrorClass } from './scenario';
 
 export interface LatencySummary {
   p50: number;
@@ -18,7 +17,7 @@ export interface StepSummary {
   name: string;
   requests: number;
   errors: number;
-  errorsByClass: Record<ErrorClass, number>;
+  errorsByClass: Record<string, number>;
   latencyMs: LatencySummary;
 }
 
@@ -33,15 +32,15 @@ export interface IntervalPoint {
   /** Requests completed per second. */
   rate: number;
   errors: number;
-  errorsByClass: Record<ErrorClass, number>;
+  errorsByClass: Record<string, number>;
   latencyMs: LatencySummary;
   inFlight: number;
   /** The load generator's CPU, as a share of one core. */
   generatorCpu: number;
 }
 
-const newHistogram = () =>
-  // Microseconds, 1 µs to an hour, 3 significant digits (0.1 %).
+/** Microseconds, 1 µs to an hour, 3 significant digits (0.1 %). */
+export const newHistogram = (): hdr.Histogram =>
   hdr.build({
     lowestDiscernibleValue: 1,
     highestTrackableValue: 3_600_000_000,
@@ -62,17 +61,20 @@ export function summarizeHistogram(histogram: hdr.Histogram): LatencySummary {
   };
 }
 
+const MAX_POINTS = 7_200;
+
 interface Tally {
   histogram: hdr.Histogram;
   requests: number;
   errors: number;
-  byClass: Map<ErrorClass, number>;
+  byClass: Map<string, number>;
 }
 
 const newTally = (): Tally => ({ histogram: newHistogram(), requests: 0, errors: 0, byClass: new Map() });
 
-function count(tally: Tally, latencyUs: number, error: ErrorClass | undefined): void {
-  tally.histogram.recordValue(Math.max(1, Math.round(latencyUs)));
+/** A request into a tally; `latencyUs` undefined for one never sent (no latency to speak of). */
+function count(tally: Tally, latencyUs: number | undefined, error: ErrorClass | undefined): void {
+  if (latencyUs !== undefined) tally.histogram.recordValue(Math.max(1, Math.round(latencyUs)));
   tally.requests++;
   if (error !== undefined) {
     tally.errors++;
@@ -107,6 +109,15 @@ export class Recorder {
     count(this.interval, latencyUs, error);
   }
 
+  /** An arrival that was never sent: an error of class `dropped`, with no latency. */
+  recordDropped(): void {
+    this.into?.recordDropped();
+    const step = '(dropped arrivals)';
+    const tally = this.steps.get(step) ?? newTally();
+    this.steps.set(step, tally);
+    for (const each of [tally, this.total, this.interval]) count(each, undefined, 'dropped');
+  }
+
   journeyStarted(): void {
     this.started++;
   }
@@ -130,6 +141,11 @@ export class Recorder {
       generatorCpu: extra.generatorCpu,
     };
     this.series.push(point);
+    // A long soak keeps its shape in bounded memory: past 2 h of points, every other one goes.
+    if (this.series.length > MAX_POINTS) {
+      const kept = this.series.filter((_, index) => index % 2 === 0);
+      this.series.splice(0, this.series.length, ...kept);
+    }
     this.interval.histogram.destroy();
     this.interval = newTally();
     this.started = 0;

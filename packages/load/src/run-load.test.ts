@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { generatorWarnings, runLoad, type LoadOptions } from './run-load';
+import { generatorWarnings } from './generator-stats';
+import { runLoad, type LoadOptions } from './run-load';
 import type { Scenario } from './scenario';
 import { parseThreshold } from './thresholds';
 
@@ -66,7 +67,9 @@ describe('runLoad', () => {
     assert.equal(step('ok')?.errors, 0);
     assert.deepEqual(step('busy')?.errorsByClass, { 'status 503': 10 });
     assert.deepEqual(step('never')?.errorsByClass, { timeout: 10 });
-    const refused = await runLoad(options('http://127.0.0.1:9/', scenario));
+    const closed = await server(); // a port nothing listens on any more
+    closed.server.close();
+    const refused = await runLoad(options(closed.url, scenario));
     assert.equal(refused.steps.find((s) => s.name === 'ok')?.errorsByClass.connection, 10);
   });
 
@@ -98,6 +101,55 @@ describe('runLoad', () => {
     assert.equal(result.passed, false);
   });
 
+  it('counts arrivals beyond the in-flight limit as dropped errors, not as fast answers', async () => {
+    const slow: Scenario = {
+      name: 'slow',
+      journeys: [
+        { name: 'wait', weight: 1, run: async (vu) => void (await vu.request('never', { path: '/never' })) },
+      ],
+    };
+    const result = await runLoad(options(target.url, slow, { maxInFlight: 2, timeoutMs: 200 }));
+    assert.equal(result.generator.dropped, 8);
+    assert.equal(result.totals.errorsByClass.dropped, 8);
+    assert.equal(result.totals.requests, 10);
+    assert.ok(result.warnings.some((warning) => /8 arrivals were dropped/.test(warning)));
+    assert.equal(result.steps.find((step) => step.name === '(dropped arrivals)')?.errors, 8);
+  });
+
+  it('stops at once when interrupted, without blaming the journeys, and says so', async () => {
+    const thinking: Scenario = {
+      name: 'thinking',
+      journeys: [
+        {
+          name: 'think',
+          weight: 1,
+          async run(vu) {
+            await vu.request('ok', { path: '/ok' });
+            await vu.think(60_000);
+          },
+        },
+      ],
+    };
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 300);
+    const started = performance.now();
+    const result = await runLoad(
+      options(target.url, thinking, {
+        model: { kind: 'open', stages: [{ durationMs: 30_000, from: 20, to: 20 }] },
+        signal: controller.signal,
+      }),
+    );
+    assert.ok(performance.now() - started < 5_000);
+    assert.equal(result.interrupted, true);
+    assert.deepEqual(result.journeyErrors, {});
+    assert.ok(result.totals.requests > 0);
+    const before = new AbortController();
+    before.abort();
+    const never = await runLoad(options(target.url, thinking, { signal: before.signal }));
+    assert.equal(never.totals.requests, 0);
+    assert.equal(never.interrupted, true);
+  });
+
   it('refuses a scenario without journeys or with a weight of 0', async () => {
     await assert.rejects(runLoad(options(target.url, { name: 'empty', journeys: [] })), /no journeys/);
     await assert.rejects(
@@ -106,11 +158,19 @@ describe('runLoad', () => {
       ),
       /weight above 0/,
     );
+    await assert.rejects(
+      runLoad(options(target.url, { name: 'f', journeys: [{ name: 'j', weight: 1 } as never] })),
+      /name and a run function/,
+    );
+    await assert.rejects(
+      runLoad(options(target.url, { name: 'u', journeys: [] }, { users: 0 })),
+      /at least 1 user/,
+    );
   });
 
   it('warns when the generator was the bottleneck', () => {
     assert.deepEqual(
-      generatorWarnings({ cpuMean: 0.2, cpuPeak: 0.3, lateP99Ms: 1, lateMaxMs: 2, dropped: 0 }),
+      generatorWarnings({ cpuMean: 0.2, cpuPeak: 0.3, lateP99Ms: 1, lateMaxMs: 2, dropped: 0, cutOff: 0 }),
       [],
     );
     const warnings = generatorWarnings({
@@ -119,8 +179,9 @@ describe('runLoad', () => {
       lateP99Ms: 45,
       lateMaxMs: 80,
       dropped: 3,
+      cutOff: 2,
     });
-    assert.equal(warnings.length, 3);
+    assert.equal(warnings.length, 4);
     assert.match(warnings[0] ?? '', /saturated.*97 %/);
   });
 });

@@ -1,9 +1,10 @@
 import { performance } from 'node:perf_hooks';
-import { drive, type GeneratorStats, type Model } from './drive';
+import { drive, type Model } from './drive';
+import { generatorWarnings, type GeneratorStats } from './generator-stats';
 import { LoadSession, type SessionOptions } from './load-session';
 import { Recorder, type IntervalPoint, type StepSummary } from './recorder';
-import { checkThreshold, type Threshold, type ThresholdResult } from './thresholds';
 import type { Stage } from './stages';
+import { checkThresholds, type Threshold, type ThresholdResult } from './thresholds';
 
 export interface LoadOptions extends SessionOptions {
   model: Model;
@@ -25,69 +26,67 @@ export interface LoadResult {
   stages: Stage[];
   startedAt: string;
   durationS: number;
-  /** Every request; `rate` is completed requests per second. */
+  /** Every request; `rate` is answered requests per second. */
   totals: StepSummary & { rate: number };
   steps: StepSummary[];
   series: IntervalPoint[];
   thresholds: ThresholdResult[];
   /** False when a threshold broke: the command exits non-zero. */
   passed: boolean;
+  /** Stopped early (Ctrl-C): the numbers cover what ran. */
+  interrupted: boolean;
   generator: GeneratorStats & { saturated: boolean };
   journeyErrors: Record<string, { count: number; first: string }>;
   warnings: string[];
 }
 
-/** Thresholds against the whole run (or the step they name); one naming a step that never ran fails. */
-export function checkThresholds(
-  thresholds: readonly Threshold[],
-  totals: StepSummary,
-  steps: readonly StepSummary[],
-  durationS: number,
-): ThresholdResult[] {
-  return thresholds.map((threshold) => {
-    const measured =
-      threshold.step === undefined ? totals : steps.find((step) => step.name === threshold.step);
-    if (!measured || measured.requests === 0) {
-      return {
-        threshold: threshold.source,
-        ok: false,
-        actual: Number.NaN,
-        unit: threshold.metric === 'errors' ? '%' : threshold.metric === 'rate' ? '/s' : 'ms',
-      };
-    }
-    return checkThreshold(threshold, {
-      latencyMs: measured.latencyMs,
-      requests: measured.requests,
-      errors: measured.errors,
-      rate: measured.requests / Math.max(durationS, 0.001),
-    });
-  });
-}
-
-/** The generator's own limits, said plainly: when it was the bottleneck the numbers are not the target's. */
-export function generatorWarnings(generator: GeneratorStats): string[] {
-  const warnings: string[] = [];
-  if (generator.cpuPeak >= 0.9) {
-    warnings.push(
-      `the load generator was saturated (its CPU reached ${Math.round(generator.cpuPeak * 100)} % of a core): latencies include its own delay; run it on a bigger or separate machine`,
-    );
+/** The parts of a result every kind of run shares, from its whole-run recorder. */
+export function resultOf(
+  session: LoadSession,
+  run: {
+    recorder: Recorder;
+    series: IntervalPoint[];
+    model: 'open' | 'closed';
+    stages: Stage[];
+    startedAt: Date;
+    durationS: number;
+    generator: GeneratorStats;
+    thresholds: ThresholdResult[];
+    interrupted: boolean;
+  },
+): LoadResult {
+  const totals = run.recorder.totals();
+  const answered = totals.requests - (totals.errorsByClass.dropped ?? 0);
+  const warnings = generatorWarnings(run.generator);
+  for (const [journey, { count, first }] of session.journeyErrors) {
+    warnings.push(`journey ${journey} threw ${count} times, first: ${first}`);
   }
-  if (generator.lateP99Ms > 20) {
-    warnings.push(
-      `arrivals went out late (p99 ${generator.lateP99Ms.toFixed(1)} ms after they were due); the delay is counted in the latencies`,
-    );
-  }
-  if (generator.dropped > 0) {
-    warnings.push(
-      `${generator.dropped} arrivals were dropped: the in-flight limit (--max-in-flight) was reached`,
-    );
-  }
-  return warnings;
+  for (const [errorClass, detail] of session.errorDetails)
+    warnings.push(`first "${errorClass}" error: ${detail}`);
+  if (run.interrupted) warnings.push('interrupted: the results cover the run up to then');
+  return {
+    scenario: session.options.scenario.name,
+    target: session.options.target.href,
+    model: run.model,
+    stages: run.stages,
+    startedAt: run.startedAt.toISOString(),
+    durationS: Math.round(run.durationS * 1_000) / 1_000,
+    totals: { ...totals, rate: answered / Math.max(run.durationS, 0.001) },
+    steps: run.recorder.stepSummaries(),
+    series: run.series,
+    thresholds: run.thresholds,
+    passed: run.thresholds.every((result) => result.ok),
+    interrupted: run.interrupted,
+    generator: { ...run.generator, saturated: run.generator.cpuPeak >= 0.9 },
+    journeyErrors: Object.fromEntries(session.journeyErrors),
+    warnings,
+  };
 }
 
 /** Runs a scenario against a target under one load model and measures it. */
 export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   const session = new LoadSession(options);
+  const signal = options.signal ? { signal: options.signal } : {};
   try {
     await session.setup();
     const first = options.model.stages[0];
@@ -101,49 +100,35 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
         recorder: new Recorder(),
         maxInFlight: options.maxInFlight,
         graceMs: options.timeoutMs,
-        ...(options.signal ? { signal: options.signal } : {}),
+        ...signal,
       });
     }
     const recorder = new Recorder();
     const startedAt = new Date();
     const started = performance.now();
-    const stats = await drive(session, {
+    const generator = await drive(session, {
       model: options.model,
       recorder,
       maxInFlight: options.maxInFlight,
       // A request started at the very end may take its whole timeout (undici checks it to about a second).
       graceMs: options.timeoutMs + 1_000,
       ...(options.onTick ? { onTick: options.onTick } : {}),
-      ...(options.signal ? { signal: options.signal } : {}),
+      ...signal,
     });
     // Until the last request ended: a target that fell behind has its late answers counted over
     // the time they really took, not over the nominal length.
     const durationS = (performance.now() - started) / 1_000;
-    const totals = recorder.totals();
-    const steps = recorder.stepSummaries();
-    const thresholds = checkThresholds(options.thresholds, totals, steps, durationS);
-    const generator = { ...stats, saturated: stats.cpuPeak >= 0.9 };
-    const journeyErrors = Object.fromEntries(session.journeyErrors);
-    const warnings = generatorWarnings(stats);
-    for (const [journey, { count, first }] of session.journeyErrors) {
-      warnings.push(`journey ${journey} threw ${count} times, first: ${first}`);
-    }
-    return {
-      scenario: options.scenario.name,
-      target: options.target.href,
+    return resultOf(session, {
+      recorder,
+      series: recorder.series,
       model: options.model.kind,
       stages: options.model.stages,
-      startedAt: startedAt.toISOString(),
-      durationS: Math.round(durationS * 1_000) / 1_000,
-      totals: { ...totals, rate: totals.requests / Math.max(durationS, 0.001) },
-      steps,
-      series: recorder.series,
-      thresholds,
-      passed: thresholds.every((result) => result.ok),
+      startedAt,
+      durationS,
       generator,
-      journeyErrors,
-      warnings,
-    };
+      thresholds: checkThresholds(options.thresholds, recorder.totals(), recorder.stepSummaries(), durationS),
+      interrupted: options.signal?.aborted === true,
+    });
   } finally {
     await session.close();
   }

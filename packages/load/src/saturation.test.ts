@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { readingOf, type Reading } from './metrics-watcher';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { LoadError } from './load-error';
+import { MetricsWatcher, readingOf, type Reading } from './metrics-watcher';
 import { parsePrometheusText } from './prometheus-text';
 import { saturated, signalsBetween } from './saturation';
 
@@ -91,5 +94,33 @@ describe('saturation signals', () => {
       up: false,
     }));
     assert.equal(saturated(signalsBetween(down, 0, 2_000))[0]?.kind, 'unreachable');
+  });
+});
+
+describe('MetricsWatcher', () => {
+  it('refuses a malformed URL, leaves out one that does not answer, and reads one that does', async () => {
+    await assert.rejects(
+      MetricsWatcher.start(['notaurl'], () => undefined),
+      LoadError,
+    );
+    const metrics = createServer((request, response) => {
+      response.writeHead(request.url === '/metrics' ? 200 : 404).end(page(1));
+    });
+    await new Promise<void>((resolve) => metrics.listen(0, '127.0.0.1', resolve));
+    const base = `http://127.0.0.1:${(metrics.address() as AddressInfo).port}`;
+    const lines: string[] = [];
+    try {
+      const watcher = await MetricsWatcher.start([`${base}/metrics`, `${base}/nothing-here`], (line) =>
+        lines.push(line),
+      );
+      await watcher.scrapeAll();
+      await watcher.stop();
+      assert.deepEqual(watcher.urls, [`${base}/metrics`]);
+      assert.match(lines.join('\n'), /not watching .*nothing-here/);
+      assert.ok(watcher.readings.length >= 2);
+      assert.equal(watcher.readings[0]?.process, 'data/data-1');
+    } finally {
+      metrics.close();
+    }
   });
 });

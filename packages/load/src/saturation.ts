@@ -16,8 +16,9 @@ export interface Signal {
 }
 
 /**
- * A Node process's main thread past 85 % busy: requests queue behind each other and latency
- * climbs steeply from there (queueing), well before 100 %.
+ * A Node process past 85 % of a core: requests queue behind each other and latency climbs
+ * steeply from there (queueing), well before 100 %. Process CPU includes libuv's thread pool
+ * (password hashing), so the event loop's own busy share is read too.
  */
 const CPU_LEVEL = 0.85;
 
@@ -61,8 +62,8 @@ export function signalsBetween(readings: readonly Reading[], from: number, to: n
         component,
         kind: 'cpu',
         value: share,
-        level: 0.9,
-        saturated: share >= 0.9,
+        level: CPU_LEVEL,
+        saturated: share >= CPU_LEVEL,
         evidence: `CPU ${pct(share)} of a core`,
       });
     }

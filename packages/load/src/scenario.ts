@@ -10,13 +10,21 @@ export interface StepRequest {
   expect?: number | readonly number[];
 }
 
+/**
+ * Why a request did not succeed: its status (`status 503`), `timeout`, `connection`, `other`,
+ * or `dropped` (an open-model arrival never sent: the in-flight limit was reached).
+ */
+export type ErrorClass = `status ${number}` | 'timeout' | 'connection' | 'other' | 'dropped';
+
 /** What a step got back. `ok` is false on an unexpected status, a timeout or a connection error. */
 export interface StepResponse {
   ok: boolean;
   /** 0 when no response came (timeout, connection). */
   status: number;
-  /** `status 503`, `timeout`, `connection`, `other`; undefined when ok. */
-  error: string | undefined;
+  /** Undefined when ok. */
+  error: ErrorClass | undefined;
+  /** What went wrong, for a failure that is not a status (the first of each class is reported). */
+  detail?: string;
   text: string;
   /** The body parsed as JSON; undefined when it is not JSON. */
   json<T = Record<string, unknown>>(): T | undefined;

@@ -1,5 +1,6 @@
 import { LoadError } from './load-error';
 import { parseDuration } from './parse-duration';
+import type { StepSummary } from './recorder';
 
 export type ThresholdMetric = 'p50' | 'p90' | 'p95' | 'p99' | 'p99.9' | 'max' | 'mean' | 'errors' | 'rate';
 type Operator = '<' | '<=' | '>' | '>=';
@@ -47,6 +48,9 @@ export function parseThreshold(source: string): Threshold {
   const value = match[4];
   let limit: number;
   if (LATENCY.has(metric)) {
+    // A unit is required: is "p99<250" 250 ms or 250 s?
+    if (!/[a-z]$/.test(value))
+      throw new LoadError(`a latency limit needs its unit: "${metric}<${value}ms" or "…s"`);
     limit = parseDuration(value, `the limit of "${source.slice(0, 60)}"`);
   } else if (metric === 'errors') {
     const percent = /^(\d+(?:\.\d+)?)%$/.exec(value);
@@ -62,6 +66,32 @@ export function parseThreshold(source: string): Threshold {
       throw new LoadError(`a rate threshold is per second: "rate>=500"`);
   }
   return { source: source.trim(), step: match[1], metric, operator: match[3] as Operator, limit };
+}
+
+const unitOf = (metric: ThresholdMetric): ThresholdResult['unit'] =>
+  metric === 'errors' ? '%' : metric === 'rate' ? '/s' : 'ms';
+
+/** Thresholds against the whole run (or the step they name); one naming a step that never ran fails. */
+export function checkThresholds(
+  thresholds: readonly Threshold[],
+  totals: StepSummary,
+  steps: readonly StepSummary[],
+  durationS: number,
+): ThresholdResult[] {
+  return thresholds.map((threshold) => {
+    const measured =
+      threshold.step === undefined ? totals : steps.find((step) => step.name === threshold.step);
+    if (!measured || measured.requests === 0) {
+      return { threshold: threshold.source, ok: false, actual: Number.NaN, unit: unitOf(threshold.metric) };
+    }
+    return checkThreshold(threshold, {
+      latencyMs: measured.latencyMs,
+      requests: measured.requests,
+      errors: measured.errors,
+      // Answered requests per second: dropped arrivals were never sent.
+      rate: (measured.requests - (measured.errorsByClass.dropped ?? 0)) / Math.max(durationS, 0.001),
+    });
+  });
 }
 
 export function checkThreshold(threshold: Threshold, input: ThresholdInput): ThresholdResult {
@@ -82,6 +112,10 @@ export function checkThreshold(threshold: Threshold, input: ThresholdInput): Thr
         : operator === '>'
           ? measured > limit
           : measured >= limit;
-  const unit = metric === 'errors' ? '%' : metric === 'rate' ? '/s' : 'ms';
-  return { threshold: threshold.source, ok, actual: metric === 'errors' ? measured * 100 : measured, unit };
+  return {
+    threshold: threshold.source,
+    ok,
+    actual: metric === 'errors' ? measured * 100 : measured,
+    unit: unitOf(metric),
+  };
 }

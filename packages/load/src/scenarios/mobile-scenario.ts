@@ -6,9 +6,17 @@ interface Shared {
   runId: string;
 }
 
+interface TokenPair {
+  accessToken: string;
+  refreshToken: string;
+}
+
 interface UserState {
   accessToken?: string;
   refreshToken?: string;
+  registered?: boolean;
+  signingIn?: Promise<void>;
+  refreshing?: Promise<void>;
   /** Ids of documents this user saw in the feed or wrote. */
   seen?: string[];
 }
@@ -21,7 +29,7 @@ const COLLECTION = 'load_posts';
  * once (two devices) share the one sign-in in flight.
  */
 async function session(vu: VirtualUser<Shared>): Promise<Record<string, string> | undefined> {
-  const state = vu.state as UserState & { signingIn?: Promise<void> };
+  const state = vu.state as UserState;
   if (!state.accessToken) {
     state.signingIn ??= signIn(vu, state).finally(() => delete state.signingIn);
     await state.signingIn;
@@ -29,16 +37,49 @@ async function session(vu: VirtualUser<Shared>): Promise<Record<string, string> 
   return state.accessToken ? { authorization: `Bearer ${state.accessToken}` } : undefined;
 }
 
-async function signIn(vu: VirtualUser<Shared>, state: UserState & { registered?: boolean }): Promise<void> {
+async function signIn(vu: VirtualUser<Shared>, state: UserState): Promise<void> {
   const body = { email: `load-${vu.shared.runId}-${vu.id}@example.com`, password: vu.shared.password };
-  const answer = state.registered
+  let answer = state.registered
     ? await vu.request('login', { method: 'POST', path: '/v1/auth/login', json: body, expect: 200 })
-    : await vu.request('signup', { method: 'POST', path: '/v1/auth/signup', json: body, expect: 201 });
-  const signedIn = answer.ok ? answer.json<{ accessToken: string; refreshToken: string }>() : undefined;
+    : await vu.request('signup', { method: 'POST', path: '/v1/auth/signup', json: body, expect: [201, 409] });
+  if (answer.status === 409) {
+    // Signed up already: an earlier sign-up timed out here after the server had made the account.
+    answer = await vu.request('login', { method: 'POST', path: '/v1/auth/login', json: body, expect: 200 });
+  }
+  const signedIn = answer.status === 200 || answer.status === 201 ? answer.json<TokenPair>() : undefined;
   if (!signedIn?.accessToken) return;
   state.registered = true;
   state.accessToken = signedIn.accessToken;
   state.refreshToken = signedIn.refreshToken;
+}
+
+/**
+ * Trades the refresh token for a new pair. One user's refreshes are serialised: a refresh token
+ * is used up by its first use, and presenting it twice (two journeys of one user at once) would
+ * revoke the session as a stolen token.
+ */
+async function refresh(vu: VirtualUser<Shared>, state: UserState): Promise<void> {
+  const previous = state.refreshing ?? Promise.resolve();
+  const mine = previous.then(async () => {
+    if (!state.refreshToken) return;
+    const answer = await vu.request('refresh-token', {
+      method: 'POST',
+      path: '/v1/auth/refresh',
+      json: { refreshToken: state.refreshToken },
+      expect: 200,
+    });
+    const pair = answer.ok ? answer.json<TokenPair>() : undefined;
+    if (pair?.accessToken) {
+      state.accessToken = pair.accessToken;
+      state.refreshToken = pair.refreshToken;
+    } else if (answer.status === 401) {
+      delete state.accessToken; // The session is gone: sign in again next time.
+      delete state.refreshToken;
+    }
+  });
+  state.refreshing = mine;
+  await mine;
+  if (state.refreshing === mine) delete state.refreshing;
 }
 
 /** Forgets a session the server refused (expired, revoked), so the next journey signs in again. */
@@ -140,22 +181,8 @@ export const mobileScenario: Scenario<Shared> = {
       name: 'resume-app',
       weight: 15,
       async run(vu) {
-        const state = vu.state as UserState;
-        if (!(await session(vu)) || !state.refreshToken) return;
-        const answer = await vu.request('refresh-token', {
-          method: 'POST',
-          path: '/v1/auth/refresh',
-          json: { refreshToken: state.refreshToken },
-          expect: [200, 401],
-        });
-        const pair =
-          answer.status === 200 ? answer.json<{ accessToken: string; refreshToken: string }>() : undefined;
-        if (pair?.accessToken) {
-          state.accessToken = pair.accessToken;
-          state.refreshToken = pair.refreshToken;
-        } else {
-          delete state.accessToken; // A used-up refresh token (a parallel journey refreshed first): sign in again.
-        }
+        if (!(await session(vu))) return;
+        await refresh(vu, vu.state as UserState);
       },
     },
     {
