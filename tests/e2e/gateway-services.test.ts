@@ -18,7 +18,7 @@ const ADMIN_KEY = 'e2e-gateway-admin-key-that-is-long-enough-0123';
 
 /** Requests an instance served on a route, from its own /metrics. */
 const served = (instance: TernProcess, route: string) =>
-  metricSum(instance, 'tern_http_request_duration_seconds_count', [`route="${route}"`]);
+  metricSum(instance, 'tern_http_request_duration_seconds_count', { route });
 
 describe('the services shape behind `tern start --service gateway`', () => {
   let database: TestDatabase;

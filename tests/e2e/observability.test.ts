@@ -241,16 +241,16 @@ describe('observability: one request through the services shape', () => {
 
     // Metrics that moved.
     assert.ok(
-      (await metricSum(gateway, 'tern_gateway_requests_total', ['upstream="jobs"', 'status="202"'])) >= 1,
+      (await metricSum(gateway, 'tern_gateway_requests_total', { upstream: 'jobs', status: '202' })) >= 1,
     );
     assert.ok(
-      (await metricSum(jobs, 'tern_http_request_duration_seconds_count', [
-        'route="/v1/jobs"',
-        'status="202"',
-      ])) >= 1,
+      (await metricSum(jobs, 'tern_http_request_duration_seconds_count', {
+        route: '/v1/jobs',
+        status: '202',
+      })) >= 1,
     );
     const attempts = async (process: TernProcess) =>
-      metricSum(process, 'tern_jobs_attempts_total', ['type="email.send"', 'outcome="succeeded"']);
+      metricSum(process, 'tern_jobs_attempts_total', { type: 'email.send', outcome: 'succeeded' });
     assert.equal((await attempts(jobs)) + (await attempts(worker)), 1);
   });
 

@@ -1,6 +1,6 @@
 import { setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { setImmediate as yieldToLoop, setTimeout as sleep } from 'node:timers/promises';
 import type { LoadSession } from './load-session';
 import { pickWeighted } from './random';
 import type { GeneratorStats } from './generator-stats';
@@ -55,7 +55,7 @@ export async function drive(session: LoadSession, options: DriveOptions): Promis
       .run(session.user(user, due, recorder, run))
       .catch((error: unknown) => {
         // A think cut short by the end of the run or Ctrl-C is not the scenario's fault.
-        if (!run.stopped && !abort.signal.aborted) session.noteJourneyError(chosen.name, error);
+        if (!run.stopped) session.noteJourneyError(chosen.name, error);
       })
       .finally(() => {
         running.delete(task);
@@ -117,7 +117,12 @@ export async function drive(session: LoadSession, options: DriveOptions): Promis
       let wanted = 0;
       const loops = new Map<number, Promise<void>>();
       const userLoop = async (user: number) => {
-        while (!abort.signal.aborted && user < wanted) await journey(user, performance.now());
+        while (!abort.signal.aborted && user < wanted) {
+          await journey(user, performance.now());
+          // A journey that sends nothing (an early return) would otherwise loop in microtasks and
+          // starve the timers that end the run.
+          await yieldToLoop();
+        }
         loops.delete(user);
       };
       while (!abort.signal.aborted) {

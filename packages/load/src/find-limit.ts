@@ -5,7 +5,7 @@ import { LoadSession, type SessionOptions } from './load-session';
 import { MetricsWatcher } from './metrics-watcher';
 import { Recorder, type IntervalPoint } from './recorder';
 import { resultOf, type LoadResult } from './run-load';
-import { saturated, signalsBetween, type Signal } from './saturation';
+import { nearestToSaturation, saturated, signalsBetween, type Signal } from './saturation';
 import { checkThresholds, type Threshold, type ThresholdResult } from './thresholds';
 
 export interface FindLimitOptions extends SessionOptions {
@@ -76,7 +76,9 @@ export async function findLimit(options: FindLimitOptions): Promise<LoadResult &
   let watcher: MetricsWatcher | undefined;
   const started = performance.now();
   try {
-    await session.setup();
+    // First, so a wrong --metrics URL is refused before any load.
+    watcher = await MetricsWatcher.start(options.metricsUrls, options.log);
+    await session.setup(options.signal);
     // A warm-up step, not judged: the population signs up (password hashing) and the JIT warms.
     await drive(session, {
       model: {
@@ -88,7 +90,6 @@ export async function findLimit(options: FindLimitOptions): Promise<LoadResult &
       graceMs: options.timeoutMs,
       ...signal,
     });
-    watcher = await MetricsWatcher.start(options.metricsUrls, options.log);
     let rate = options.startRate;
     while (rate <= options.maxRate && performance.now() - started + options.stepMs <= options.maxDurationMs) {
       if (options.signal?.aborted) break;
@@ -138,8 +139,8 @@ export async function findLimit(options: FindLimitOptions): Promise<LoadResult &
   }
   const broke = steps.find((step) => !step.passed);
   if (!firstSaturated && broke) {
-    const nearest = [...broke.signals].sort((a, b) => b.value / b.level - a.value / a.level)[0];
-    if (nearest && nearest.value > 0) {
+    const nearest = nearestToSaturation(broke.signals);
+    if (nearest) {
       firstSaturated = {
         component: nearest.component,
         rate: broke.rate,

@@ -60,17 +60,29 @@ export class LoadSession {
     this.states = Array.from({ length: options.users }, () => ({}));
   }
 
-  async setup(): Promise<void> {
+  /**
+   * Runs the scenario's setup. Ctrl-C (`signal`) ends the wait at once, even for a setup that
+   * hangs: the run that follows then stops before it starts, and reports itself interrupted.
+   */
+  async setup(signal?: AbortSignal): Promise<void> {
     const { scenario, target, adminKey, users, log } = this.options;
-    if (!scenario.setup) return;
+    if (!scenario.setup || signal?.aborted) return;
+    const INTERRUPTED = Symbol('interrupted');
+    const interrupted = new Promise<typeof INTERRUPTED>((resolve) =>
+      signal?.addEventListener('abort', () => resolve(INTERRUPTED), { once: true }),
+    );
     try {
-      this.shared = await scenario.setup({
-        target,
-        adminKey,
-        users,
-        log,
-        request: (request: StepRequest) => this.client.send(request),
-      });
+      const shared = await Promise.race([
+        scenario.setup({
+          target,
+          adminKey,
+          users,
+          log,
+          request: (request: StepRequest) => this.client.send(request),
+        }),
+        interrupted,
+      ]);
+      if (shared !== INTERRUPTED) this.shared = shared;
     } catch (error) {
       throw new LoadError(`scenario ${scenario.name}: setup failed: ${(error as Error).message}`);
     }

@@ -76,7 +76,12 @@ export class MetricsWatcher {
   private inFlight: Promise<void> | undefined;
   private readonly names = new Map<string, string>();
 
-  private constructor(readonly urls: readonly string[]) {}
+  private constructor(private watched: readonly string[]) {}
+
+  /** The URLs being watched: those that answered at the start. */
+  get urls(): readonly string[] {
+    return this.watched;
+  }
 
   /**
    * Checks every URL once and watches those that answer; one that does not is left out with a
@@ -84,29 +89,20 @@ export class MetricsWatcher {
    */
   static async start(urls: readonly string[], log: (line: string) => void): Promise<MetricsWatcher> {
     for (const url of urls) {
-      let parsed: URL | undefined;
-      try {
-        parsed = new URL(url);
-      } catch {
-        parsed = undefined;
-      }
-      if (!parsed || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')) {
+      if (!/^https?:$/.test(URL.parse(url)?.protocol ?? '')) {
         throw new LoadError(`--metrics must be an http(s) URL, not "${url.slice(0, 80)}"`);
       }
     }
-    const probe = new MetricsWatcher(urls);
-    await probe.scrapeAll();
-    const answering = urls.filter((url) =>
-      probe.readings.some((reading) => reading.url === url && reading.up),
-    );
+    const watcher = new MetricsWatcher(urls);
+    await watcher.scrapeAll();
+    const answering = new Set(watcher.readings.filter((reading) => reading.up).map((reading) => reading.url));
     for (const url of urls)
-      if (!answering.includes(url)) log(`not watching ${url}: it did not answer with metrics`);
-    const watcher = new MetricsWatcher(answering);
-    watcher.readings.push(...probe.readings.filter((reading) => reading.up));
+      if (!answering.has(url)) log(`not watching ${url}: it did not answer with metrics`);
+    watcher.watched = urls.filter((url) => answering.has(url));
+    watcher.readings.splice(0, watcher.readings.length, ...watcher.readings.filter((reading) => reading.up));
     watcher.timer = setInterval(() => {
       // A scrape slower than the interval is not stacked on.
-      if (!watcher.inFlight)
-        watcher.inFlight = watcher.scrapeAll().finally(() => (watcher.inFlight = undefined));
+      watcher.inFlight ??= watcher.scrapeAll().finally(() => (watcher.inFlight = undefined));
     }, 1_000);
     return watcher;
   }
@@ -117,7 +113,7 @@ export class MetricsWatcher {
   }
 
   async scrapeAll(): Promise<void> {
-    await Promise.all(this.urls.map((url) => this.scrape(url)));
+    await Promise.all(this.watched.map((url) => this.scrape(url)));
     if (this.readings.length > 200_000) this.readings.splice(0, this.readings.length - 200_000);
   }
 

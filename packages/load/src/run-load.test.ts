@@ -148,6 +148,30 @@ describe('runLoad', () => {
     const never = await runLoad(options(target.url, thinking, { signal: before.signal }));
     assert.equal(never.totals.requests, 0);
     assert.equal(never.interrupted, true);
+    // A setup that never ends does not hold Ctrl-C up.
+    const stuck = new AbortController();
+    setTimeout(() => stuck.abort(), 200);
+    const hung = await runLoad(
+      options(
+        target.url,
+        { ...thinking, setup: () => new Promise<never>(() => undefined) },
+        { signal: stuck.signal },
+      ),
+    );
+    assert.equal(hung.totals.requests, 0);
+    assert.equal(hung.interrupted, true);
+  });
+
+  it('ends a closed-model run whose journeys send nothing', async () => {
+    const idle: Scenario = {
+      name: 'idle',
+      journeys: [{ name: 'nothing', weight: 1, run: async () => undefined }],
+    };
+    const result = await runLoad(
+      options(target.url, idle, { model: { kind: 'closed', stages: [{ durationMs: 300, from: 3, to: 3 }] } }),
+    );
+    assert.equal(result.totals.requests, 0);
+    assert.ok(result.durationS < 5);
   });
 
   it('refuses a scenario without journeys or with a weight of 0', async () => {

@@ -88,7 +88,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   const session = new LoadSession(options);
   const signal = options.signal ? { signal: options.signal } : {};
   try {
-    await session.setup();
+    await session.setup(options.signal);
     const first = options.model.stages[0];
     const level = first ? first.from || first.to : 0;
     if (options.warmupMs && level > 0) {

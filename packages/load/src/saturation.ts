@@ -135,8 +135,16 @@ export function signalsBetween(readings: readonly Reading[], from: number, to: n
   return signals;
 }
 
-/** The saturated signals, worst first (how far past its level each is). */
+/** How far past its level a signal is (capped: a thousand refusals are not a thousand times worse). */
+const severity = (signal: Signal) => Math.min(3, signal.value / signal.level);
+
+/** The saturated signals, worst first. */
 export function saturated(signals: readonly Signal[]): Signal[] {
-  const severity = (signal: Signal) => Math.min(3, signal.value / signal.level);
   return signals.filter((signal) => signal.saturated).sort((a, b) => severity(b) - severity(a));
+}
+
+/** The signal closest to its level, saturated or not (none when every value is 0). */
+export function nearestToSaturation(signals: readonly Signal[]): Signal | undefined {
+  const nearest = [...signals].sort((a, b) => severity(b) - severity(a))[0];
+  return nearest && nearest.value > 0 ? nearest : undefined;
 }
